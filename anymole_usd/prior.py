@@ -1,0 +1,67 @@
+"""The prior interface: what every in-betweening method (interp, graph, video) implements."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .motion import Motion
+from .skeleton import Skeleton
+from .timeline import Timeline
+
+
+@dataclass
+class InbetweenRequest:
+    """Everything a prior may use. Priors never touch the USD stage."""
+
+    skeleton: Skeleton
+    known: Motion  # context + keyframe samples, sorted by time
+    timeline: Timeline
+    seed: int = 0
+    references: list[Motion] = field(default_factory=list)  # extra motion on the same skeleton
+    up_axis: str = "Y"
+    meters_per_unit: float = 1.0
+    name: str = ""  # the animation prim path, for messages
+    progress: Callable[[str, float], None] | None = None
+    cache_dir: str | None = None
+
+    @property
+    def target_times(self) -> np.ndarray:
+        return self.timeline.generated_times
+
+    def report(self, message: str, fraction: float) -> None:
+        if self.progress is not None:
+            self.progress(message, fraction)
+
+
+class Prior:
+    """Base class for priors registered under the ``anymole_usd.priors`` entry-point group.
+
+    Subclasses set ``name`` and ``description`` and implement :meth:`fill`,
+    returning a Motion sampled exactly at ``request.target_times``.
+    Constructor keyword arguments are the prior's parameters (recorded in
+    provenance); :meth:`parameters` returns them.
+    """
+
+    name: str = ""
+    description: str = ""
+
+    def __init__(self, **params: Any) -> None:
+        self.params = dict(params)
+
+    def parameters(self) -> dict:
+        return dict(self.params)
+
+    def fill(self, request: InbetweenRequest) -> Motion:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @staticmethod
+    def empty_like(known: Motion, times: np.ndarray) -> Motion:
+        """A Motion at ``times`` with the known motion's layout, filled with identity/zeros."""
+        n, j = len(times), known.num_joints
+        rot = np.zeros((n, j, 4))
+        rot[..., 3] = 1.0
+        return Motion(times=np.asarray(times, dtype=np.float64), rotations=rot,
+                      translations=np.zeros((n, j, 3)), scales=np.ones((n, j, 3)),
+                      fps=known.fps, joints=list(known.joints))

@@ -1,0 +1,88 @@
+"""Plugin registry over Python entry points.
+
+Built-in plugins are declared in pyproject.toml exactly as a third-party
+package declares its own, and nothing is imported until a plugin is used.
+A plugin that fails to import is reported, never fatal to the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata
+
+from .errors import PluginError
+
+GROUPS = {
+    "priors": "anymole_usd.priors",
+    "stages": "anymole_usd.stages",
+    "importers": "anymole_usd.importers",
+    "exporters": "anymole_usd.exporters",
+    "metrics": "anymole_usd.metrics",
+    "video_sources": "anymole_usd.video_sources",
+    "backbones": "anymole_usd.backbones",
+}
+
+
+@dataclass
+class PluginInfo:
+    kind: str
+    name: str
+    target: str  # "module:attr"
+    package: str  # distribution that provides it
+    version: str
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "target": self.target, "package": self.package,
+                "version": self.version, "ok": self.error is None, "error": self.error}
+
+
+def _entry_points(group: str):
+    return metadata.entry_points(group=group)
+
+
+def plugins(kind: str | None = None) -> list[PluginInfo]:
+    """Declared plugins (not imported), sorted by kind and name."""
+    kinds = [kind] if kind else list(GROUPS)
+    out = []
+    seen = set()
+    for k in kinds:
+        for ep in _entry_points(_group(k)):
+            if (k, ep.name) in seen:  # the same dist visible twice on sys.path
+                continue
+            seen.add((k, ep.name))
+            dist = getattr(ep, "dist", None)
+            out.append(PluginInfo(k, ep.name, ep.value, dist.name if dist else "?", dist.version if dist else "?"))
+    return sorted(out, key=lambda p: (list(GROUPS).index(p.kind), p.name))
+
+
+def names(kind: str) -> list[str]:
+    return [p.name for p in plugins(kind)]
+
+
+def load(kind: str, name: str):
+    """Import and return the object a plugin entry point names."""
+    eps = [ep for ep in _entry_points(_group(kind)) if ep.name == name]
+    if not eps:
+        available = ", ".join(names(kind)) or "none"
+        raise PluginError(f"no {kind[:-1] if kind.endswith('s') else kind} plugin named {name!r} (available: {available})")
+    try:
+        return eps[0].load()
+    except Exception as exc:  # a broken plugin must not take the tool down
+        raise PluginError(f"{kind} plugin {name!r} ({eps[0].value}) failed to import: {type(exc).__name__}: {exc}") from exc
+
+
+def check(kind: str | None = None) -> list[PluginInfo]:
+    """Like :func:`plugins` but imports each one and records failures."""
+    infos = plugins(kind)
+    for info in infos:
+        try:
+            load(info.kind, info.name)
+        except PluginError as exc:
+            info.error = str(exc.__cause__ or exc)
+    return infos
+
+
+def _group(kind: str) -> str:
+    if kind not in GROUPS:
+        raise PluginError(f"unknown plugin kind {kind!r} (known: {', '.join(GROUPS)})")
+    return GROUPS[kind]

@@ -1,0 +1,1 @@
+"""The ``anymole-usd`` command line (installed as ``anymole_usd.cli``)."""

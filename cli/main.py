@@ -1,0 +1,77 @@
+"""anymole-usd: fill the gaps in UsdSkel character animation.
+
+Each sub-command lives in its own module (``anymole_usd.cli.<name>``) and is
+imported only when invoked, so ``anymole-usd --help`` never loads USD, torch
+or Warp. Exit codes: 0 success, 2 bad input, 1 internal failure.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# command name -> (module, short help). Modules expose a click command named `command`.
+COMMANDS = {
+    "info": ("anymole_usd.cli.info", "List skeletons, bound animations, context and keyframes."),
+    "inbetween": ("anymole_usd.cli.inbetween", "Fill the gaps between authored samples (layered, non-destructive)."),
+    "plugins": ("anymole_usd.cli.plugins", "List installed plugins by kind."),
+    "import": ("anymole_usd.cli.convert_import", "Import BVH or glTF/GLB motion as a UsdSkel stage."),
+    "export": ("anymole_usd.cli.convert_export", "Export the composed animation to BVH or glTF/GLB."),
+    "eval": ("anymole_usd.cli.evaluate", "Compare in-between frames of a result with a reference."),
+    "render": ("anymole_usd.cli.render", "Render the composed animation from several views."),
+    "preview": ("anymole_usd.cli.preview", "Side-by-side preview of a result (MP4 or contact sheet)."),
+    "estimator": ("anymole_usd.cli.estimator", "Train or run the scene-specific joint estimator."),
+}
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name][0]
+    return importlib.util.find_spec(module) is not None
+
+
+class LazyGroup(click.Group):
+    """Lists commands from COMMANDS and imports a module only when its command runs."""
+
+    def list_commands(self, ctx):
+        return [n for n in COMMANDS if _available(n)]
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS or not _available(name):
+            return None
+        if ctx.resilient_parsing or "--help" in sys.argv[1:2]:
+            # Top-level --help: show the short help without importing the module.
+            return click.Command(name, help=COMMANDS[name][1], short_help=COMMANDS[name][1])
+        return importlib.import_module(COMMANDS[name][0]).command
+
+
+def _version() -> str:
+    from anymole_usd import __version__
+
+    return __version__
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), prog_name="anymole-usd")
+def cli() -> None:
+    """anymole-usd: any-character motion in-betweening for UsdSkel animation.
+
+    \b
+    Typical use:
+      anymole-usd info shot.usda
+      anymole-usd inbetween shot.usda          # writes shot.inbetween.usda, composed over the shot
+      anymole-usd inbetween --undo shot.usda   # restores the original composition
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="anymole-usd", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
