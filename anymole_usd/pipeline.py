@@ -1,0 +1,205 @@
+"""The in-betweening runner: USD -> Motion -> prior -> Motion -> result layer.
+
+The runner is the only piece that touches the stage. Priors receive arrays
+(an :class:`InbetweenRequest`) and return a Motion; the runner checks it,
+puts the authored samples back untouched and hands the result to writing.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import __version__, registry
+from .errors import InputError, PluginError
+from .motion import Motion
+from .prior import InbetweenRequest
+from .reading import SkelBinding, authored_times, find_bindings, open_stage, read_motion
+from .schema import read_provenance
+from .timeline import Timeline, TimelineError, build_timeline
+
+
+@dataclass
+class InbetweenOptions:
+    prim: str | None = None
+    context: tuple[float, float] | None = None
+    keys: list[float] | None = None
+    prior: str | None = None
+    output: str | None = None
+    fps: float | None = None
+    in_place: bool = False
+    seed: int = 0
+    params: dict = field(default_factory=dict)
+    references: list[str] = field(default_factory=list)
+    video_model: str | None = None
+
+
+@dataclass
+class AnimationJob:
+    """One SkelAnimation to fill: what was read and what the prior produced."""
+
+    binding: SkelBinding
+    anim_path: str
+    timeline: Timeline
+    authored: Motion  # every authored sample, skeleton order, raw values
+    result: Motion | None = None  # every output sample
+    prior: str = ""
+    parameters: dict = field(default_factory=dict)
+    in_place_generated: np.ndarray | None = None
+
+
+def default_prior(video_model: str | None = None) -> str:
+    """`video` when a video model is configured and the plugin exists, else `graph`, else `interp`."""
+    available = registry.names("priors")
+    from .settings import video_model_setting
+
+    if (video_model or video_model_setting()) and "video" in available:
+        return "video"
+    return "graph" if "graph" in available else "interp"
+
+
+def plan(shot: str, options: InbetweenOptions, stage=None) -> tuple[object, list[AnimationJob]]:
+    """Open the shot and work out, per bound animation, the context, keys and gaps."""
+    stage = stage or open_stage(shot)
+    bindings = [b for b in find_bindings(stage, shot) if b.animation_path]
+    if options.prim:
+        bindings = _select_prim(stage, shot, bindings, options.prim)
+    if not bindings:
+        if not find_bindings(stage, shot):
+            raise InputError("stage has no UsdSkel Skeleton", file=shot)
+        raise InputError("no Skeleton in the stage has a bound SkelAnimation", file=shot)
+    step = stage.GetTimeCodesPerSecond() / options.fps if options.fps else 1.0
+    jobs, seen = [], set()
+    for b in bindings:
+        if b.animation_path in seen:  # one animation bound to several skeletons is filled once
+            continue
+        seen.add(b.animation_path)
+        prim = stage.GetPrimAtPath(b.animation_path)
+        times = authored_times(prim)
+        prov = read_provenance(prim)
+        generated = None
+        if prov is not None and prov.mode == "inPlace" and prov.generated_times:
+            # An earlier in-place run filled these: they are not authored input.
+            generated = np.asarray(prov.generated_times)
+            times = times[~np.any(np.abs(times[:, None] - generated[None]) < 1e-3, axis=1)]
+        if len(times) == 0:
+            raise InputError("SkelAnimation has no time samples", file=shot, prim=b.animation_path)
+        try:
+            timeline = build_timeline(times, options.context, options.keys, step=step)
+        except TimelineError as exc:
+            raise InputError(str(exc), file=shot, prim=b.animation_path) from None
+        authored = read_motion(stage, b, times=times, file=shot)
+        jobs.append(AnimationJob(b, b.animation_path, timeline, authored, in_place_generated=generated))
+    return stage, jobs
+
+
+def _select_prim(stage, shot, bindings, prim_path):
+    from pxr import UsdSkel
+
+    prim = stage.GetPrimAtPath(prim_path)
+    if not prim:
+        raise InputError("no such prim", file=shot, prim=prim_path)
+    if prim.IsA(UsdSkel.Skeleton):
+        chosen = [b for b in bindings if b.skeleton_path == prim_path]
+        if not chosen:
+            raise InputError("Skeleton has no bound SkelAnimation", file=shot, prim=prim_path)
+        return chosen
+    if not prim.IsA(UsdSkel.Animation):
+        raise InputError(f"is a {prim.GetTypeName() or 'typeless prim'}, not a SkelAnimation", file=shot,
+                         prim=prim_path)
+    chosen = [b for b in bindings if b.animation_path == prim_path]
+    if not chosen:
+        raise InputError("SkelAnimation is not bound to any Skeleton", file=shot, prim=prim_path)
+    return chosen
+
+
+def _load_prior(name: str, params: dict):
+    try:
+        cls = registry.load("priors", name)
+    except PluginError as exc:
+        raise InputError(str(exc)) from None
+    return cls(**params)
+
+
+def _load_references(paths: list[str], job: AnimationJob) -> list[Motion]:
+    """Motions from other files/prims whose joints match this skeleton (for the graph prior)."""
+    refs = []
+    for path in paths:
+        stage = open_stage(path)
+        for b in find_bindings(stage, path):
+            if b.animation_path and b.skeleton.joints == job.binding.skeleton.joints:
+                refs.append(read_motion(stage, b, file=path))
+    return refs
+
+
+def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable | None = None) -> AnimationJob:
+    """Run the prior on one animation and assemble every output sample."""
+    from pxr import UsdGeom
+
+    tl = job.timeline
+    name = options.prior or default_prior(options.video_model)
+    params = dict(options.params)
+    if name == "video" and options.video_model:
+        params.setdefault("video_model", options.video_model)
+    prior = _load_prior(name, params)
+    known = job.authored.at_times(tl.known_times)
+    request = InbetweenRequest(
+        skeleton=job.binding.skeleton, known=known, timeline=tl, seed=options.seed,
+        references=_load_references(options.references, job),
+        up_axis=str(UsdGeom.GetStageUpAxis(stage)), meters_per_unit=UsdGeom.GetStageMetersPerUnit(stage),
+        name=job.anim_path, progress=progress,
+    )
+    generated = prior.fill(request)
+    _check_generated(generated, tl, job)
+    kept = job.authored.at_times(np.setdiff1d(tl.output_times, tl.generated_times))
+    from .animation_specs import align_signs
+
+    generated = align_signs(generated, known)
+    job.result = Motion.concatenate([kept, generated])
+    job.prior = name
+    job.parameters = prior.parameters()
+    return job
+
+
+def _check_generated(m: Motion, tl: Timeline, job: AnimationJob) -> None:
+    expected = tl.generated_times
+    if m.num_frames != len(expected) or not np.allclose(m.times, expected, atol=1e-6):
+        raise RuntimeError(f"prior returned {m.num_frames} samples for {len(expected)} requested times")
+    if m.num_joints != job.binding.skeleton.num_joints:
+        raise RuntimeError(f"prior returned {m.num_joints} joints for a {job.binding.skeleton.num_joints}-joint skeleton")
+    m.rotations = m.rotations / np.linalg.norm(m.rotations, axis=-1, keepdims=True)
+    m.validate(where=f"prior output for {job.anim_path}")
+
+
+def run_inbetween(shot: str, options: InbetweenOptions | None = None, progress: Callable | None = None) -> dict:
+    """Fill every gap of every bound animation in ``shot`` and compose the result. Returns a report.
+
+    Earlier results composed into the shot are set aside (in memory) first, so
+    a re-run starts from the original samples and replaces, never stacks.
+    """
+    import contextlib
+
+    from . import layering
+    from .writing import write_result
+
+    options = options or InbetweenOptions()
+    shot = os.path.abspath(shot)
+    stage = open_stage(shot)
+    writable = layering.is_writable_layer(shot)
+    lock = layering.shot_lock(shot) if writable else contextlib.nullcontext()
+    with lock:
+        stale = layering.strip_results(stage.GetRootLayer()) if writable else []
+        stage, jobs = plan(shot, options, stage)
+        todo = [j for j in jobs if j.timeline.gaps]
+        for job in todo:
+            fill(job, options, stage, progress)
+        report = {"shot": shot, "animations": [], "output": None, "edits": None}
+        if todo:
+            report = write_result(shot, stage, todo, options, stale)
+        for job, entry in zip(todo, report["animations"]):
+            entry.update(prim=job.anim_path, skeleton=job.binding.skeleton_path, prior=job.prior,
+                         parameters=job.parameters, **job.timeline.to_dict())
+        report["skipped"] = [{"prim": j.anim_path, "reason": "no gaps to fill"} for j in jobs if not j.timeline.gaps]
+        return report
