@@ -113,17 +113,9 @@ def build_timeline(
     lo, hi = authored[0], authored[-1]
 
     if context is None:
-        if keys is not None:
-            # Keys given alone: the context is the longest run outside them.
-            kset = np.asarray(keys, dtype=np.float64)
-            rest = authored[~np.any(np.abs(authored[:, None] - kset[None]) <= tol, axis=1)]
-            runs = _runs(rest, tol) or [(0, 0)]
-            base = rest if len(rest) else authored
-        else:
-            runs = _runs(authored, tol)
-            base = authored
+        runs = _runs(authored, tol)
         s, e = max(runs, key=lambda r: (r[1] - r[0], -r[0]))
-        context = (float(base[s]), float(base[e]))
+        context = (float(authored[s]), float(authored[e]))
     else:
         a, b = float(context[0]), float(context[1])
         if b < a:
