@@ -7,6 +7,7 @@ or Warp. Exit codes: 0 success, 2 bad input, 1 internal failure.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click
