@@ -1,0 +1,106 @@
+"""File <-> UsdSkel conversion: pick the plugin by extension, convert axes/units/rate, write.
+
+Plugins are found through the registry (entry points), exactly as a third
+party's importer or exporter would be.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from anymole_usd import registry
+from anymole_usd.authoring import USD_EXTENSIONS, write_skel_stage
+from anymole_usd.errors import InputError
+
+from .axes import convert_scene, up_axis_rotation, transform_scene
+from .base import Exporter, Importer, ImportOptions, Scene
+from .resample import resample
+
+
+def find_plugin(kind: str, path: str):
+    """An instance of the importer/exporter whose ``extensions`` match ``path``."""
+    ext = os.path.splitext(path)[1].lower()
+    known = []
+    for info in registry.plugins(kind):
+        cls = registry.load(kind, info.name)
+        exts = tuple(e.lower() for e in getattr(cls, "extensions", ()))
+        known.extend(exts)
+        if ext in exts:
+            return cls()
+    what = "importer" if kind == "importers" else "exporter"
+    raise InputError(f"no {what} for {ext or 'files without an extension'} "
+                     f"(known: {', '.join(sorted(set(known))) or 'none'})", file=path)
+
+
+def read_file(src: str | os.PathLike, options: ImportOptions | None = None) -> tuple[Scene, Importer]:
+    """Read ``src`` with its importer and convert to the requested axes and rate."""
+    options = options or ImportOptions()
+    src = os.fspath(src)
+    if not os.path.isfile(src):
+        raise InputError("no such file", file=src)
+    if options.up_axis.upper() not in ("Y", "Z"):
+        raise InputError(f"--up-axis must be Y or Z, got {options.up_axis!r}", file=src)
+    if not options.scale > 0:
+        raise InputError(f"--scale must be positive, got {options.scale}", file=src)
+    if options.fps is not None and not options.fps > 0:
+        raise InputError(f"--fps must be positive, got {options.fps}", file=src)
+    importer: Importer = find_plugin("importers", src)
+    scene = importer.read(src, options)
+    scene = convert_scene(scene, options.up_axis.upper())
+    if options.meters_per_unit is not None:
+        scene = replace(scene, meters_per_unit=float(options.meters_per_unit))
+    if options.fps is not None:
+        scene = replace(scene, animations={k: resample(m, options.fps) for k, m in scene.animations.items()})
+    return scene, importer
+
+
+def import_to_usd(src: str | os.PathLike, dst: str | os.PathLike, options: ImportOptions | None = None) -> dict:
+    """Import ``src`` (BVH, glTF, ...) and write a new UsdSkel stage at ``dst``; returns a summary."""
+    src, dst = os.fspath(src), os.fspath(dst)
+    if os.path.splitext(dst)[1].lower() not in USD_EXTENSIONS:
+        raise InputError(f"output must end in {', '.join(USD_EXTENSIONS)}", file=dst)
+    scene, importer = read_file(src, options)
+    bound = scene.motion
+    fps = bound.fps if bound is not None else next(iter(scene.animations.values())).fps
+    paths = write_skel_stage(
+        dst, scene.skeleton, scene.animations, scene.bound, fps=fps, up_axis=scene.up_axis,
+        meters_per_unit=scene.meters_per_unit, meshes=scene.meshes,
+        skeleton_custom_data=scene.skeleton_custom_data,
+        layer_custom_data={"anymole:source": os.path.basename(src), "anymole:importer": importer.name},
+        comment=f"Imported from {os.path.basename(src)} by anymole-usd ({importer.name} importer)",
+    )
+    return {
+        "output": dst,
+        "source": src,
+        "importer": importer.name,
+        "skeleton": paths["skeleton"],
+        "joints": scene.skeleton.num_joints,
+        "fps": fps,
+        "up_axis": scene.up_axis,
+        "meters_per_unit": scene.meters_per_unit,
+        "bound": paths["animation"],
+        "animations": [
+            {"name": label, "prim": paths["animations"][label], "frames": m.num_frames,
+             "start": float(m.times[0]) if m.num_frames else None,
+             "end": float(m.times[-1]) if m.num_frames else None}
+            for label, m in scene.animations.items()
+        ],
+        "meshes": paths["meshes"],
+        "notes": scene.notes,
+    }
+
+
+def export_from_usd(src: str | os.PathLike, dst: str | os.PathLike, prim: str | None = None) -> dict:
+    """Write the composed animation of one skeleton in stage ``src`` to ``dst`` (format by extension)."""
+    from .usd_scene import read_usd_scene
+
+    src, dst = os.fspath(src), os.fspath(dst)
+    exporter: Exporter = find_plugin("exporters", dst)
+    scene = read_usd_scene(src, prim, uniform=getattr(exporter, "uniform_frames", False))
+    # Both BVH and glTF are Y-up: rotate a Z-up stage's roots back.
+    y_up = replace(transform_scene(scene, up_axis_rotation(scene.up_axis, "Y")), up_axis="Y")
+    info = exporter.write(dst, y_up)
+    motion = y_up.motion
+    return {"output": dst, "source": src, "exporter": exporter.name, "joints": y_up.skeleton.num_joints,
+            "frames": motion.num_frames, "start": float(motion.times[0]), "end": float(motion.times[-1]),
+            "fps": motion.fps, **info, "notes": scene.notes + info.get("notes", [])}
