@@ -42,6 +42,19 @@ def resolve_device(device: str | None = None) -> str:
     return str(wp.get_device(device))
 
 
+def active_tape():
+    """The ``wp.Tape`` being recorded in this thread, or None.
+
+    Warp 1.19 has no public accessor; a kernel with a hand-written adjoint
+    needs it to record that adjoint with ``Tape.record_func``.
+    """
+    try:
+        from warp._src.context import runtime as _runtime
+    except ImportError:  # older Warp layout
+        from warp.context import runtime as _runtime
+    return getattr(_runtime, "tape", None)
+
+
 @dataclass(frozen=True)
 class Precision:
     """The Warp value types of one floating-point precision."""

@@ -29,10 +29,20 @@ def _stream_scope(device: torch.device):
     return contextlib.nullcontext()
 
 
-def _wrap(t: torch.Tensor, dtype, grad: torch.Tensor | None = None) -> wp.array:
+def _wrap(t: torch.Tensor | None, dtype) -> wp.array | None:
+    return None if t is None else wp.from_torch(t, dtype=dtype, requires_grad=False)
+
+
+def _owned(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy of an incoming gradient that the adjoint kernel may overwrite.
+
+    The FK adjoint accumulates children into parents in place, so torch's own
+    ``grad_output`` buffer must never be handed to it.
+    """
     if grad is None:
-        return wp.from_torch(t, dtype=dtype, requires_grad=False)
-    return wp.from_torch(t, dtype=dtype, requires_grad=True, grad=grad)
+        return torch.zeros_like(like)
+    out = grad.to(like.dtype).contiguous()
+    return out.clone() if out.data_ptr() == grad.data_ptr() else out
 
 
 def _parents_array(parents, device: torch.device) -> wp.array:
@@ -54,42 +64,48 @@ class ForwardKinematicsFunction(torch.autograd.Function):
         n_f, n_j = rot.shape[:2]
         positions = torch.empty((n_f, n_j, 3), dtype=rot.dtype, device=rot.device)
         linear = torch.empty((n_f, n_j, 3, 3), dtype=rot.dtype, device=rot.device)
-        grads = {
-            "rot": torch.zeros_like(rot),
-            "trans": torch.zeros_like(trans),
-            "scl": torch.zeros_like(scl) if scales is not None and scales.requires_grad else None,
-            "pos": torch.zeros_like(positions),
-            "lin": torch.zeros_like(linear),
-        }
-        arrays = {
-            "parents": _parents_array(parents, rot.device),
-            "rot": _wrap(rot, p.quat, grads["rot"]),
-            "trans": _wrap(trans, p.vec3, grads["trans"]),
-            "scl": _wrap(scl, p.vec3, grads["scl"]),
-            "lin": _wrap(linear, p.mat33, grads["lin"]),
-            "pos": _wrap(positions, p.vec3, grads["pos"]),
-        }
         tape = wp.Tape()
-        with _stream_scope(rot.device), tape:
-            launch_fk(arrays["parents"], arrays["rot"], arrays["trans"], arrays["scl"], arrays["lin"], arrays["pos"])
-        ctx.tape, ctx.arrays, ctx.grads = tape, arrays, grads
+        # everything, the parents' host-to-device copy included, on torch's current stream
+        with _stream_scope(rot.device):
+            arrays = {
+                "parents": _parents_array(parents, rot.device),
+                "rot": _wrap(rot, p.quat),
+                "trans": _wrap(trans, p.vec3),
+                "scl": _wrap(scl, p.vec3),
+                "lin": _wrap(linear, p.mat33),
+                "pos": _wrap(positions, p.vec3),
+            }
+            with tape:
+                launch_fk(arrays["parents"], arrays["rot"], arrays["trans"], arrays["scl"], arrays["lin"],
+                          arrays["pos"])
+        ctx.tape, ctx.arrays, ctx.has_scales = tape, arrays, scales is not None
         ctx.save_for_backward(rot, trans, scl, positions, linear)
+        # an unused output (often ``linear``) then arrives as None instead of a zero tensor
+        ctx.set_materialize_grads(False)
         return positions, linear
 
     @staticmethod
     def backward(ctx, grad_positions, grad_linear):
-        ctx.saved_tensors  # raises if an input or output was modified in place
-        g, a = ctx.grads, ctx.arrays
-        for key in ("rot", "trans", "scl"):
-            if g[key] is not None:
-                g[key].zero_()
+        rot, trans, scl, positions, linear = ctx.saved_tensors  # raises if modified in place since forward
+        a = ctx.arrays
+        # fresh input gradient buffers each call (the kernel accumulates into them)
+        grads = {"rot": torch.zeros_like(rot), "trans": torch.zeros_like(trans)}
+        grads["scl"] = torch.zeros_like(scl) if ctx.has_scales and ctx.needs_input_grad[2] else None
+        for key, t in grads.items():
+            a[key].grad = _wrap(t, a[key].dtype)
         seeds = {}
-        for key, grad in (("pos", grad_positions), ("lin", grad_linear)):
-            seed = torch.zeros_like(g[key]) if grad is None else grad.to(g[key].dtype).contiguous()
-            seeds[a[key]] = wp.from_torch(seed, dtype=a[key].dtype, requires_grad=False)
-        with _stream_scope(g["rot"].device):
+        for key, grad, like in (("pos", grad_positions, positions), ("lin", grad_linear, linear)):
+            a[key].grad = None
+            if grad is not None:
+                seeds[a[key]] = _wrap(_owned(grad, like), a[key].dtype)
+        with _stream_scope(rot.device):
             ctx.tape.backward(grads=seeds)
-        return g["rot"].clone(), g["trans"].clone(), None if g["scl"] is None else g["scl"].clone(), None
+        return (
+            grads["rot"] if ctx.needs_input_grad[0] else None,
+            grads["trans"] if ctx.needs_input_grad[1] else None,
+            grads["scl"],
+            None,
+        )
 
 
 def forward_kinematics(
@@ -108,10 +124,18 @@ def forward_kinematics(
     Gradients flow to rotations, translations (root position included) and
     scales.
     """
-    dtype = rotations.dtype
-    translations = translations.to(dtype)
+    n_j = len(parents)
+    n_f = rotations.shape[0] if rotations.ndim == 3 else -1
+    shapes_ok = tuple(rotations.shape) == (n_f, n_j, 4) and tuple(translations.shape) == (n_f, n_j, 3)
+    if not shapes_ok or (scales is not None and tuple(scales.shape) != (n_f, n_j, 3)):
+        raise ValueError(
+            f"expected rotations (F, {n_j}, 4), translations and scales (F, {n_j}, 3); got "
+            f"{tuple(rotations.shape)}, {tuple(translations.shape)}, {None if scales is None else tuple(scales.shape)}"
+        )
+    dtype, device = rotations.dtype, rotations.device
+    translations = translations.to(device=device, dtype=dtype)
     if scales is not None:
-        scales = scales.to(dtype)
+        scales = scales.to(device=device, dtype=dtype)
     return ForwardKinematicsFunction.apply(rotations, translations, scales, parents)
 
 
@@ -123,33 +147,32 @@ class JointLossFunction(torch.autograd.Function):
         init()
         p = precision(positions.dtype)
         pos = positions.detach().contiguous()
-        n_f = pos.shape[0]
-        grad_pos = torch.zeros_like(pos)
-        loss = torch.zeros(n_f, dtype=pos.dtype, device=pos.device)
-        grad_loss = torch.zeros_like(loss)
+        loss = torch.zeros(pos.shape[0], dtype=pos.dtype, device=pos.device)
         arrays = {
-            "pos": _wrap(pos, p.vec3, grad_pos),
+            "pos": _wrap(pos, p.vec3),
             "tgt": _wrap(targets, p.vec3 if cameras is None else p.vec2),
             "w": _wrap(weights, p.scalar),
-            "cam": None if cameras is None else _wrap(cameras, p.mat44),
-            "loss": _wrap(loss, p.scalar, grad_loss),
+            "cam": _wrap(cameras, p.mat44),
+            "loss": _wrap(loss, p.scalar),
         }
         tape = wp.Tape()
         with _stream_scope(pos.device), tape:
             launch_joint_loss(arrays["pos"], arrays["tgt"], arrays["w"], arrays["loss"], cameras=arrays["cam"],
                               near=near)
-        ctx.tape, ctx.arrays, ctx.grad_pos = tape, arrays, grad_pos
+        ctx.tape, ctx.arrays = tape, arrays
         ctx.save_for_backward(pos)
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss):
-        ctx.saved_tensors
-        ctx.grad_pos.zero_()
-        seed = grad_loss.to(ctx.grad_pos.dtype).contiguous()
-        with _stream_scope(seed.device):
-            ctx.tape.backward(grads={ctx.arrays["loss"]: wp.from_torch(seed, requires_grad=False)})
-        return ctx.grad_pos.clone(), None, None, None, None
+        (pos,) = ctx.saved_tensors
+        a = ctx.arrays
+        grad_pos = torch.zeros_like(pos)
+        a["pos"].grad = _wrap(grad_pos, a["pos"].dtype)
+        seed = _owned(grad_loss, grad_loss)
+        with _stream_scope(pos.device):
+            ctx.tape.backward(grads={a["loss"]: _wrap(seed, a["loss"].dtype)})
+        return grad_pos, None, None, None, None
 
 
 def joint_loss(
