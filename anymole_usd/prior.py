@@ -25,6 +25,9 @@ class InbetweenRequest:
     name: str = ""  # the animation prim path, for messages
     progress: Callable[[str, float], None] | None = None
     cache_dir: str | None = None
+    # Render-ready character (meshes, skinning, world transform) read by the runner
+    # for priors that set ``needs_character``; None for the others.
+    character: Any = None
 
     @property
     def target_times(self) -> np.ndarray:
@@ -46,6 +49,7 @@ class Prior:
 
     name: str = ""
     description: str = ""
+    needs_character: bool = False  # True: the runner reads meshes/cameras data into request.character
 
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)

@@ -43,6 +43,8 @@ def _parse_params(items: tuple[str, ...]) -> dict:
 @click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False),
               help="Extra animation on the same skeleton for the prior (repeatable).")
 @click.option("--video-model", help="Video diffusion model: local folder or hub id.")
+@click.option("--video-dir", type=click.Path(), help="Frames from an external generator (implies --prior video).")
+@click.option("--keep-artifacts", type=click.Path(file_okay=False), help="Keep intermediate artifacts here.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Result layer (default: SHOT.inbetween.usda).")
 @click.option("--fps", type=float, help="Sampling rate of generated frames (default: one per timecode).")
 @click.option("--in-place", is_flag=True, help="Write filled samples into the layer that holds them (keeps a backup).")
@@ -51,7 +53,7 @@ def _parse_params(items: tuple[str, ...]) -> dict:
 @click.option("--keep-result", is_flag=True, help="With --undo: keep the result layer file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @handle_errors
-def command(shot, prim, context, keys, prior, params, references, video_model, output, fps, in_place, seed, undo,
+def command(shot, prim, context, keys, prior, params, references, video_model, video_dir, keep_artifacts, output, fps, in_place, seed, undo,
             keep_result, as_json):
     """Fill every gap between authored samples of each bound SkelAnimation and
     compose the result over the existing animation (non-destructive by default)."""
@@ -70,8 +72,14 @@ def command(shot, prim, context, keys, prior, params, references, video_model, o
     if fps is not None and fps <= 0:
         raise InputError(f"--fps must be positive, got {fps:g}")
     ctx, ks = parse_timeline_options(context, keys)
+    extra = _parse_params(params)
+    if video_dir:
+        extra["video_dir"] = video_dir
+        prior = prior or "video"
+    if keep_artifacts:
+        extra["keep_artifacts"] = keep_artifacts
     options = InbetweenOptions(prim=prim, context=ctx, keys=ks, prior=prior, output=output, fps=fps,
-                               in_place=in_place, seed=seed, params=_parse_params(params),
+                               in_place=in_place, seed=seed, params=extra,
                                references=list(references), video_model=video_model)
     chosen = prior or default_prior(video_model)
     with progress(enabled=not as_json) as bar:
