@@ -16,7 +16,7 @@ from . import __version__, registry
 from .errors import InputError, PluginError
 from .motion import Motion
 from .prior import InbetweenRequest
-from .reading import SkelBinding, authored_times, find_bindings, open_stage, read_motion
+from .reading import SkelBinding, authored_times, find_bindings, open_stage, read_motion, skel_space_up
 from .schema import read_provenance
 from .timeline import Timeline, TimelineError, build_timeline
 
@@ -148,7 +148,8 @@ def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable
     request = InbetweenRequest(
         skeleton=job.binding.skeleton, known=known, timeline=tl, seed=options.seed,
         references=_load_references(options.references, job),
-        up_axis=str(UsdGeom.GetStageUpAxis(stage)), meters_per_unit=UsdGeom.GetStageMetersPerUnit(stage),
+        up_axis=skel_space_up(stage, job.binding.skeleton_path),  # skeleton space, not stage
+        meters_per_unit=UsdGeom.GetStageMetersPerUnit(stage),
         name=job.anim_path, progress=progress,
     )
     generated = prior.fill(request)

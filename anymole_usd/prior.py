@@ -20,7 +20,7 @@ class InbetweenRequest:
     timeline: Timeline
     seed: int = 0
     references: list[Motion] = field(default_factory=list)  # extra motion on the same skeleton
-    up_axis: str = "Y"
+    up_axis: str = "Y"  # up in the skeleton's own space, signed ("Y", "Z", "-Y")
     meters_per_unit: float = 1.0
     name: str = ""  # the animation prim path, for messages
     progress: Callable[[str, float], None] | None = None

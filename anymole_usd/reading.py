@@ -257,3 +257,16 @@ def _first_bad_time(motion: Motion) -> float | None:
 def _anim_to_skel_map_from_tokens(anim_joints, skeleton: Skeleton) -> np.ndarray:
     lookup = {j: i for i, j in enumerate(skeleton.joints)}
     return np.asarray([lookup.get(str(j), -1) for j in anim_joints], dtype=np.int64)
+
+
+def skel_space_up(stage, skeleton_path: str) -> str:
+    """The stage's up axis expressed in the skeleton's space, as the nearest signed axis ("Y", "-Z")."""
+    from pxr import Usd, UsdGeom
+
+    world_up = np.eye(3)["XYZ".index(str(UsdGeom.GetStageUpAxis(stage)))]
+    m = np.asarray(UsdGeom.Xformable(stage.GetPrimAtPath(skeleton_path))
+                   .ComputeLocalToWorldTransform(Usd.TimeCode.Default()), dtype=np.float64)
+    # Row vectors: world = skel @ M, so a world direction maps back through M^-1.
+    v = world_up @ np.linalg.inv(m[:3, :3])
+    axis = int(np.argmax(np.abs(v)))
+    return ("-" if v[axis] < 0 else "") + "XYZ"[axis]

@@ -1,0 +1,275 @@
+"""`graph`: the data-free default prior, motion-graph retrieval from the shot itself.
+
+The retrieval half of Video Motion Graphs (Liu et al. 2025) on SkelAnimation:
+a motion graph over the frames of the shot's context (plus any reference
+animation on the same skeleton), an exact-length path search per gap from the
+known sample before it to the keyframe after it, and an assembly that
+re-targets the root trajectory, blends transitions and displaces the result so
+every keyframe is met exactly, then pins planted feet with two-bone IK. See
+``motion_graph/`` for each step.
+
+Gaps are filled in time order, so a gap that starts at a keyframe sees the
+velocity the previous gap arrived with. Per gap, the in-between is compared
+with plain interpolation by how close each one's frames (pose and velocity)
+come to the graph's own frames; interpolation is kept where it looks more like
+the shot's motion (an idle, a context that never shows the motion between the
+keys). A gap falls back to ``interp`` with a warning on the
+``anymole_usd.priors.graph`` logger (Python ``logging``, a child of
+``anymole_usd``) when the context is too short for a useful graph (under
+``min_context`` seconds) or the graph has no path of the gap's length.
+:attr:`GraphPrior.fallbacks` lists every gap filled by interpolation after
+:meth:`fill`, with the reason.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+
+from anymole_usd import kinematics
+from anymole_usd.errors import InputError
+from anymole_usd.motion import Motion
+from anymole_usd.prior import InbetweenRequest, Prior
+from anymole_usd.timeline import Gap
+
+from .motion_graph.assembly import assemble, end_weights, sample
+from .motion_graph.features import BodyFrame, FrameData, find_body_frame, frame_data
+from .motion_graph.footlock import (PLANTED_HEIGHT, Feet, edge_window, find_feet, lock_feet, near_planted,
+                                   planted)
+from .motion_graph.graph import MotionGraph, build_graph
+from .motion_graph.runs import dense_runs, resample_to
+from .motion_graph.search import Endpoints, beam_paths, dp_paths
+from .motion_graph.trajectory import retarget
+
+log = logging.getLogger("anymole_usd.priors.graph")
+
+DEFAULTS = {
+    "threshold_scale": 1.0,  # x average nearest-neighbour distance
+    "velocity_weight": 0.1,  # velocity (sizes/s) against position (sizes) in the pose distance
+    "jump_penalty": 0.02,  # added to every transition edge (sizes)
+    "start_weight": 1.0,
+    "end_weight": 2.0,
+    "root_weight": 1.0,  # per character size of root mismatch at the keyframe
+    "heading_weight": 0.5,  # per radian
+    "blend": 0.25,  # s, transition inertialisation
+    "window": 1.0,  # s, displacement to the known samples at each end
+    "profile": "smooth",
+    "search": "auto",  # dp | beam | auto (beam for gaps longer than beam_after)
+    "beam_after": 3.0,  # s
+    "beam_width": 64,
+    "candidates": 32,
+    "min_context": 0.5,  # s: fewer graph frames than this (after pruning) is too short a context
+    "prune": True,
+    "jitter": 0.0,  # seeded noise on transition costs, for variations (0: none)
+    "select": True,  # per gap, keep interpolation when it is closer to the graph's motion
+    "foot_lock": True,  # pin planted feet with two-bone IK
+    "lock_ramp": 0.15,  # s, fade of the foot-locking correction
+}
+
+
+def _coerce(key: str, value):
+    """Parameters may arrive as strings from the command line: convert to the default's type."""
+    default = DEFAULTS[key]
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                return value.lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(default, (int, float)):
+            return type(default)(float(value)) if isinstance(default, int) else float(value)
+        if key == "search" and value not in ("dp", "beam", "auto"):
+            raise ValueError(value)
+        if key == "profile" and value not in ("smooth", "linear"):
+            raise ValueError(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise InputError(f"graph prior: bad value {value!r} for {key} (default {default!r})") from None
+
+
+class GraphPrior(Prior):
+    name = "graph"
+    description = "Motion-graph retrieval from the shot's own context (data-free; Video Motion Graphs)."
+
+    def __init__(self, **params) -> None:
+        unknown = set(params) - set(DEFAULTS)
+        if unknown:
+            raise InputError(f"graph prior: unknown parameter(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(DEFAULTS)})")
+        super().__init__(**{k: _coerce(k, v) for k, v in params.items()})
+        self.fallbacks: list[dict] = []
+        self.feet: Feet | None = None
+
+    def option(self, key: str):
+        return self.params.get(key, DEFAULTS[key])
+
+    def fill(self, request: InbetweenRequest) -> Motion:
+        self.fallbacks = []
+        known = request.known.normalized()
+        out = self.empty_like(known, request.target_times)
+        fps = known.fps
+        runs = dense_runs(known) + [r for ref in request.references for r in dense_runs(resample_to(ref, fps))
+                                    if r.num_joints == known.num_joints]
+        graph = frame = None
+        min_nodes = max(3, int(np.ceil(self.option("min_context") * fps)))
+        if sum(r.num_frames for r in runs) >= min_nodes:
+            frame, graph = self._build(request, runs, fps)
+        filled = known
+        cursor = 0
+        for i, gap in enumerate(request.timeline.gaps):
+            request.report(f"graph: gap {i + 1}/{len(request.timeline.gaps)}", i / max(len(request.timeline.gaps), 1))
+            n = len(gap.times)
+            part, reason = None, f"context too short for a motion graph (under {self.option('min_context')} s)"
+            if graph is not None and graph.alive.sum() >= min_nodes:
+                part, reason = self._fill_gap(request, graph, frame, filled, gap)
+            elif graph is not None:
+                reason = f"only {int(graph.alive.sum())} graph nodes survive dead-end pruning"
+            if part is None:
+                part = self._fallback(request, gap, reason)
+            elif self.option("select"):
+                part = self._select(request, graph, frame, filled, gap, part)
+            out.rotations[cursor:cursor + n] = part[0]
+            out.translations[cursor:cursor + n] = part[1]
+            out.scales[cursor:cursor + n] = part[2]
+            cursor += n
+            filled = Motion.concatenate([filled, out.select(np.arange(cursor - n, cursor))])
+        return out
+
+    # ------------------------------------------------------------------ graph
+
+    def _build(self, request: InbetweenRequest, runs: list[Motion], fps: float) -> tuple[BodyFrame, MotionGraph]:
+        rot_all = np.concatenate([r.rotations for r in runs] + [request.known.rotations])
+        tr_all = np.concatenate([r.translations for r in runs] + [request.known.translations])
+        sc_all = np.concatenate([r.scales for r in runs] + [request.known.scales])
+        frame = find_body_frame(request.skeleton, rot_all, tr_all, sc_all, request.up_axis)
+        wv = self.option("velocity_weight")
+        data, positions = [], []
+        for r in runs:
+            fd = frame_data(frame, request.skeleton, r.rotations, r.translations, r.scales, fps)
+            positions.append(fd.positions)
+            data.append({"rotations": r.rotations, "translations": r.translations, "scales": r.scales,
+                         "features": np.concatenate([fd.pose, wv * fd.velocity], axis=1),
+                         "ground": fd.ground, "yaw": fd.yaw, "pose_dims": fd.pose.shape[1]})
+        exclude = max(3, int(round(0.1 * fps)))
+        graph = build_graph(data, len(frame.joints), self.option("threshold_scale"), exclude,
+                            self.option("jump_penalty"), self.option("prune"))
+        self.feet = find_feet(request.skeleton, np.concatenate(positions), frame)
+        graph.contact = np.concatenate([planted(self.feet, p, fps) for p in positions])
+        self.foot_height = np.concatenate(positions)[:, self.feet.joints] @ frame.up - self.feet.ground
+        if self.option("jitter") > 0:
+            rng = np.random.default_rng(request.seed)
+            graph.cost = graph.cost + self.option("jitter") * rng.random(len(graph.cost)) * (graph.cost > 0)
+        return frame, graph
+
+    def _endpoint(self, request, frame: BodyFrame, motion: Motion, time: float, side: int) -> FrameData:
+        """Features of a known sample, with velocity when it has a neighbour on ``side`` (-1 / +1)."""
+        i = int(motion.index_of([time])[0])
+        j = int(motion.index_of([time + side])[0])
+        sk = request.skeleton
+        if j >= 0:
+            idx = [j, i] if side < 0 else [i, j]
+            fd = frame_data(frame, sk, motion.rotations[idx], motion.translations[idx], motion.scales[idx],
+                            motion.fps)
+            k = 1 if side < 0 else 0
+            return FrameData(fd.positions[k:k + 1], fd.body_rotation[k:k + 1], fd.ground[k:k + 1],
+                             fd.yaw[k:k + 1], fd.pose[k:k + 1], fd.velocity[k:k + 1])
+        return frame_data(frame, sk, motion.rotations[[i]], motion.translations[[i]], motion.scales[[i]],
+                          motion.fps, dense=False)
+
+    def _fill_gap(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap):
+        wv = self.option("velocity_weight")
+        a = self._endpoint(request, frame, filled, gap.start, -1)
+        b = self._endpoint(request, frame, filled, gap.end, +1)
+
+        def cost(fd: FrameData, weight: float) -> np.ndarray:
+            if fd.velocity is None:
+                return weight * graph.distances_to(fd.pose[0], with_velocity=False)
+            return weight * graph.distances_to(np.concatenate([fd.pose[0], wv * fd.velocity[0]]), True)
+
+        span = gap.end - gap.start
+        steps = max(int(round(span)), 2)  # path steps from the start sample to the key
+        n = steps - 1
+        ends = Endpoints(cost(a, self.option("start_weight")), cost(b, self.option("end_weight")),
+                         a.ground[0], float(a.yaw[0]), b.ground[0], float(b.yaw[0]), frame.size,
+                         self.option("root_weight"), self.option("heading_weight"))
+        use_beam = self.option("search") == "beam" or (
+            self.option("search") == "auto" and n > self.option("beam_after") * filled.fps)
+        paths = (beam_paths(graph, n, ends, self.option("beam_width")) if use_beam
+                 else dp_paths(graph, n, ends, self.option("candidates")))
+        if not paths:
+            return None, f"no path of {n} frames in a graph of {graph.size} nodes"
+        nodes = paths[0].nodes
+        k = len(nodes) - 1
+        ground, yaw = retarget(graph.step[nodes[1:]][None], a.ground, np.array([a.yaw[0]]),
+                               b.ground[0], np.array([b.yaw[0]]))
+        ia, ib = (int(filled.index_of([t])[0]) for t in (gap.start, gap.end))
+        start = (filled.rotations[ia], filled.translations[ia], filled.scales[ia])
+        end = (filled.rotations[ib], filled.translations[ib], filled.scales[ib])
+        fps = filled.fps
+        window = int(round(self.option("window") * fps))
+        r, t, s = assemble(graph, frame, nodes, ground[0], yaw[0], start, end,
+                           blend=int(round(self.option("blend") * fps)), window=window,
+                           profile=self.option("profile"))
+        if self.option("foot_lock") and len(self.feet.joints):
+            r = self._lock(request, graph, nodes, r, t, s, window)
+        u = (gap.times - gap.start) * k / span
+        return sample(r, t, s, u), ""
+
+    def _lock(self, request, graph: MotionGraph, nodes: np.ndarray, r, t, s, window: int) -> np.ndarray:
+        feet: Feet = self.feet
+        labels = np.empty((len(nodes), len(feet.joints)), dtype=bool)
+        labels[1:-1] = graph.contact[nodes[1:-1]]
+        # The known samples at the ends: planted if low (their speed may be unknown).
+        ends = kinematics.global_positions(request.skeleton.parents, r[[0, -1]], t[[0, -1]], s[[0, -1]])
+        end_h = ends[:, feet.joints] @ feet.up - feet.ground
+        labels[[0, -1]] = end_h < PLANTED_HEIGHT * feet.size
+        # Heights as played in the source frames, displaced to the known samples' at the ends;
+        # a planted foot stays at its source height (on the ground) except right at the ends.
+        ramp = int(round(self.option("lock_ramp") * request.known.fps))
+        src = self.foot_height[nodes]
+        w0, w1 = end_weights(len(nodes), window, self.option("profile"))
+        free = 1.0 - near_planted(labels, ramp) * edge_window(len(nodes), ramp)[:, None]
+        heights = src + free * (w0[:, None] * (end_h[0] - src[0]) + w1[:, None] * (end_h[1] - src[-1]))
+        return lock_feet(feet, request.skeleton, r, t, s, labels, ramp, heights)
+
+    def _plausibility(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap, part) -> float:
+        """Mean distance of a candidate's frames (pose and velocity) to their nearest graph node:
+        how much the in-between looks like motion the shot (and references) actually contain."""
+        ia, ib = (int(filled.index_of([t])[0]) for t in (gap.start, gap.end))
+        r = np.concatenate([filled.rotations[[ia]], part[0], filled.rotations[[ib]]])
+        t = np.concatenate([filled.translations[[ia]], part[1], filled.translations[[ib]]])
+        s = np.concatenate([filled.scales[[ia]], part[2], filled.scales[[ib]]])
+        times = np.concatenate([[gap.start], gap.times, [gap.end]])
+        step = float(np.median(np.diff(times)))
+        fd = frame_data(frame, request.skeleton, r, t, s, filled.fps / step)
+        feats = np.concatenate([fd.pose, self.option("velocity_weight") * fd.velocity], axis=1)[1:-1]
+        sq = np.sum(feats * feats, axis=1)[:, None] + np.sum(graph.features ** 2, axis=1)[None] \
+            - 2.0 * feats @ graph.features.T
+        return float(np.sqrt(np.maximum(sq.min(axis=1), 0.0) / graph.joints).mean())
+
+    def _select(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap, part):
+        """Keep the graph's in-between unless plain interpolation looks more like the shot's motion."""
+        interp = self._interp(request, gap)
+        g = self._plausibility(request, graph, frame, filled, gap, part)
+        i = self._plausibility(request, graph, frame, filled, gap, interp)
+        if i < g:
+            log.info("graph prior: %s: gap %g..%g: interpolation is closer to the shot's motion "
+                     "(%.4f < %.4f); using it", request.name or "animation", gap.start, gap.end, i, g)
+            self.fallbacks.append({"start": gap.start, "end": gap.end, "reason": "interpolation more plausible"})
+            return interp
+        return part
+
+    def _interp(self, request: InbetweenRequest, gap: Gap):
+        from .interp import InterpPrior
+
+        sub = replace(request, timeline=replace(request.timeline, gaps=[gap]))
+        m = InterpPrior().fill(sub)
+        return m.rotations, m.translations, m.scales
+
+    def _fallback(self, request: InbetweenRequest, gap: Gap, reason: str):
+        log.warning("graph prior: %s: gap %g..%g falls back to interp (%s)", request.name or "animation",
+                    gap.start, gap.end, reason)
+        self.fallbacks.append({"start": gap.start, "end": gap.end, "reason": reason})
+        return self._interp(request, gap)

@@ -1,0 +1,1 @@
+"""The motion-graph prior's parts: runs, features, graph, search, trajectory, assembly."""
