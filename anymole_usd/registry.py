@@ -19,6 +19,7 @@ GROUPS = {
     "metrics": "anymole_usd.metrics",
     "video_sources": "anymole_usd.video_sources",
     "backbones": "anymole_usd.backbones",
+    "captioners": "anymole_usd.captioners",
 }
 
 
