@@ -50,6 +50,11 @@ class AnimationJob:
     in_place_generated: np.ndarray | None = None
 
 
+def cache_dir() -> str:
+    """Content-addressed artifact cache: $ANYMOLE_USD_CACHE or ~/.cache/anymole-usd."""
+    return os.environ.get("ANYMOLE_USD_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "anymole-usd")
+
+
 def default_prior(video_model: str | None = None) -> str:
     """`video` when a video model is configured and the plugin exists, else `graph`, else `interp`."""
     available = registry.names("priors")
@@ -152,6 +157,10 @@ def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable
         meters_per_unit=UsdGeom.GetStageMetersPerUnit(stage),
         name=job.anim_path, progress=progress,
     )
+    if getattr(prior, "needs_character", False):
+        # Rendering priors get the character as arrays; they never see the stage.
+        request.character = registry.load("stages", "render").read_character(stage, job.binding)
+        request.cache_dir = cache_dir()
     generated = prior.fill(request)
     _check_generated(generated, tl, job)
     kept = job.authored.at_times(np.setdiff1d(tl.output_times, tl.generated_times))

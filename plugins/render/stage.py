@@ -33,6 +33,13 @@ class RenderStage:
     def parameters(self) -> dict:
         return dict(self.params)
 
+    @staticmethod
+    def read_character(stage, binding) -> Character:
+        """The runner's one call into the stage for rendering priors: meshes, skinning, world transform."""
+        from .character import read_character
+
+        return read_character(stage, binding)
+
     def cache_key(self, character: Character, motion: Motion, cameras: Cameras | None = None) -> str:
         h = hashlib.sha256()
         for a in (character.points, character.faces, character.joint_indices, character.joint_weights,
