@@ -1,0 +1,111 @@
+"""The ``video`` prior: render known frames -> estimator -> video frames -> mimicking -> upsampling.
+
+Parameters (``--param key=value`` in the CLI; ``video_dir`` may become ``--video-dir``):
+
+- ``video_source``: a name under ``anymole_usd.video_sources`` (default: ``folder`` when
+  ``video_dir`` is set, else ``diffusion`` when ``video_model`` is set);
+- ``video_dir``: the folder of frames (see ``video_source``), named by frame time;
+- ``rate``: mimicking frame rate (default 15 fps); the grid inside each gap has
+  ``round(gap seconds x rate) - 1`` evenly spaced frames, and the video source is
+  asked for exactly those times;
+- ``size``: render/frame size ``HxW`` (default: the folder frames' size, else 256x256);
+- ``sigma``: Gaussian temporal filter after upsampling, in stage frames (default 0: off);
+- ``iterations``, ``lr``, ``lambda_joint``, ``lambda_img``, ``lambda_pos``, ``lambda_rot``: see
+  :mod:`.optimizer`; ``estimator_steps``: estimator training steps;
+- ``character``: (programmatic use) a render Character; without it the skeleton is
+  drawn with bone proxies, because an InbetweenRequest carries no mesh.
+
+The frames must be seen from the front camera this prior fits around the known
+frames (the render stage's ``auto_cameras`` for view ``front`` at ``size``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from anymole_usd.errors import InputError
+from anymole_usd.motion import Motion
+from anymole_usd.prior import InbetweenRequest, Prior
+
+SETTING_KEYS = ("iterations", "lr", "lambda_joint", "lambda_img", "lambda_pos", "lambda_rot", "device")
+
+
+def load_video_source(params: dict):
+    from anymole_usd import registry
+
+    name = params.get("video_source") or ("folder" if params.get("video_dir") else
+                                          "diffusion" if params.get("video_model") else None)
+    if name is None:
+        raise InputError("the video prior needs frames: pass --param video_dir=DIR (a folder of frames named by "
+                         "frame time) or a video model (--video-model)")
+    return registry.load("video_sources", name)(**{k: v for k, v in params.items()
+                                                    if k in ("video_dir", "video_model")})
+
+
+class VideoPrior(Prior):
+    name = "video"
+    description = "AnyMoLe: in-between video frames lifted to 3D by mimicking (estimator + Warp FK)"
+    needs_character = True  # the runner reads the skinned mesh into request.character
+
+    def parameters(self) -> dict:
+        return {k: v for k, v in self.params.items() if k != "character"}
+
+    def fill(self, request: InbetweenRequest) -> Motion:
+        from anymole_usd.plugins.estimator.renders import render_motion
+        from anymole_usd.plugins.render.proxies import proxy_character
+        from anymole_usd.plugins.render.soft import SoftRenderer
+        from anymole_usd.plugins.render.views import parse_size
+
+        from .optimizer import MimicSettings, MimicTargets, MimicView, mimic, skel_camera
+        from .schedule import build_grid
+        from .upsample import upsample
+
+        p = self.params
+        known, skel = request.known, request.skeleton
+        rate = float(p.get("rate", 15.0))
+        grid = build_grid(known.times, known.fps, rate)
+        fill_times = grid.times[~grid.known]
+        source = load_video_source(p)
+        size = parse_size(str(p["size"])) if p.get("size") else None
+        if size is None and hasattr(source, "folder"):
+            from .video_source import read_image, scan_folder
+
+            files = scan_folder(source.folder)
+            size = read_image(next(iter(files.values()))).shape[:2] if files else None
+        size = size or (256, 256)
+        character = p.get("character") or request.character or proxy_character(skel, up_axis=request.up_axis,
+                                                          meters_per_unit=request.meters_per_unit)
+        request.report("video prior: rendering known frames", 0.0)
+        renders, cameras = render_motion(character, known, size=tuple(size), key_times=request.timeline.keys)
+        front = [i for i, n in enumerate(cameras.names) if n == "front"][0]
+        known_frames = {float(t): img for t, img in zip(renders.times[renders.views == "front"],
+                                                        renders.images[renders.views == "front"])}
+        request.report("video prior: frames", 0.2)
+        frames = source.generate(known_frames, fill_times, known.fps, keyframe_times=request.timeline.keys,
+                                 seed=request.seed, progress=request.progress)
+        images = np.zeros((len(grid.times),) + tuple(size) + (3,), np.uint8)
+        images[~grid.known] = np.stack([frames[float(t)] for t in fill_times]) if len(fill_times) else images[:0]
+        targets = MimicTargets(images=images)
+        lam_joint = float(p.get("lambda_joint", 1.0))
+        if lam_joint > 0 and len(fill_times):
+            from anymole_usd.plugins.estimator.predict import predict
+            from anymole_usd.plugins.estimator.training import EstimatorSettings, train_estimator
+
+            request.report("video prior: estimator", 0.3)
+            est_settings = EstimatorSettings(steps=int(p.get("estimator_steps", 400)))
+            est = train_estimator(renders, est_settings, cache_dir=request.cache_dir, progress=request.progress)
+            pred = predict(est, images[~grid.known], view="front")
+            targets.joints2d = np.zeros((len(grid.times), skel.num_joints, 2))
+            targets.depth = np.ones((len(grid.times), skel.num_joints))
+            targets.joints2d[~grid.known], targets.depth[~grid.known] = pred.joints2d, pred.depth
+        cams = cameras.__class__([cameras.names[front]], cameras.K[front:front + 1],
+                                 cameras.world_to_cam[front:front + 1], cameras.width, cameras.height,
+                                 cameras.near[front:front + 1], cameras.far[front:front + 1])
+        settings = MimicSettings(**{k: type(getattr(MimicSettings, k))(p[k]) for k in SETTING_KEYS if k in p})
+        soft = SoftRenderer(character, cams) if settings.lambda_img > 0 else None
+        height = float(np.ptp(request.skeleton.rest_pose_positions(), axis=0).max()) or 1.0
+        view = MimicView(skel_camera(cams, character.skel_to_world), tuple(size), height, soft, float(cams.K[0, 1, 1]))
+        request.report("video prior: mimicking", 0.5)
+        grid_motion = mimic(skel.parents, known, grid, targets, view, settings, progress=request.progress)
+        return upsample(grid_motion, known, request.target_times, float(p.get("sigma", 0.0)))
