@@ -31,16 +31,24 @@ from anymole_usd.prior import InbetweenRequest, Prior
 SETTING_KEYS = ("iterations", "lr", "lambda_joint", "lambda_img", "lambda_pos", "lambda_rot", "device")
 
 
+# Parameters handed through to a diffusion video source (plugins/video DiffusionVideoPrior).
+DIFFUSION_KEYS = ("steps", "guidance_scale", "context_threshold", "coarse_fps", "fine_fps", "window", "two_stage",
+                  "icadapt_steps", "icadapt_lr", "variant", "device", "dtype", "seed", "cache_dir")
+
+
 def load_video_source(params: dict):
+    """``folder`` when video_dir is set, else ``diffusion`` (its model comes from --video-model, the
+    ANYMOLE_USD_VIDEO_MODEL variable or the config file; a missing one is a clear ModelUnavailableError)."""
     from anymole_usd import registry
 
-    name = params.get("video_source") or ("folder" if params.get("video_dir") else
-                                          "diffusion" if params.get("video_model") else None)
-    if name is None:
-        raise InputError("the video prior needs frames: pass --param video_dir=DIR (a folder of frames named by "
-                         "frame time) or a video model (--video-model)")
-    return registry.load("video_sources", name)(**{k: v for k, v in params.items()
-                                                    if k in ("video_dir", "video_model")})
+    name = params.get("video_source") or ("folder" if params.get("video_dir") else "diffusion")
+    cls = registry.load("video_sources", name)
+    if name == "folder":
+        return cls(video_dir=params["video_dir"])
+    kwargs = {k: params[k] for k in DIFFUSION_KEYS if k in params}
+    if params.get("video_model"):
+        kwargs["model"] = params["video_model"]
+    return cls(**kwargs)
 
 
 class VideoPrior(Prior):
@@ -66,7 +74,7 @@ class VideoPrior(Prior):
         rate = float(p.get("rate", 15.0))
         grid = build_grid(known.times, known.fps, rate)
         fill_times = grid.times[~grid.known]
-        source = load_video_source(p)
+        source = load_video_source({"cache_dir": request.cache_dir, "seed": request.seed, **p})
         size = parse_size(str(p["size"])) if p.get("size") else None
         if size is None and hasattr(source, "folder"):
             from .video_source import read_image, scan_folder
@@ -81,6 +89,11 @@ class VideoPrior(Prior):
         front = [i for i, n in enumerate(cameras.names) if n == "front"][0]
         known_frames = {float(t): img for t, img in zip(renders.times[renders.views == "front"],
                                                         renders.images[renders.views == "front"])}
+        if hasattr(source, "adapt") and int(p.get("icadapt_steps", 500)) > 0:
+            from anymole_usd.plugins.estimator.dataset import icadapt_clips
+
+            request.report("video prior: ICAdapt", 0.1)
+            source.adapt(icadapt_clips(renders), progress=request.progress)
         request.report("video prior: frames", 0.2)
         frames = source.generate(known_frames, fill_times, known.fps, keyframe_times=request.timeline.keys,
                                  seed=request.seed, progress=request.progress)
