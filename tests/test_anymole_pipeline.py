@@ -30,12 +30,17 @@ def test_full_pipeline_with_tiny_model(tmp_path, data_dir):
     model = save_tiny_model(tmp_path / "tiny-svd")
     shot = shot_root(tmp_path, data_dir)
     env = {"ANYMOLE_USD_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    r = CliRunner().invoke(cli, ["inbetween", str(shot), "--video-model", str(model), "--json", *FAST],
+    keep = tmp_path / "artifacts"
+    r = CliRunner().invoke(cli, ["inbetween", str(shot), "--video-model", str(model), "--json",
+                                 "--keep-artifacts", str(keep), *FAST],
                            catch_exceptions=False, env=env)
     assert r.exit_code == 0, r.output
     rep = json.loads(r.output[r.output.index("{"):])
     (a,) = rep["animations"]
     assert a["prior"] == "video" and a["frames_to_fill"] == 22
+    assert len(list((keep / "renders").glob("*.png"))) == 26  # 24 context + 2 keys, front view
+    assert len(list((keep / "video").glob("*.png"))) == len(list((keep / "predictions").glob("*.png"))) > 0
+    assert (keep / "estimator_predictions.npz").exists()
     stage = open_stage(shot)
     (b,) = find_bindings(stage)
     m = read_motion(stage, b)

@@ -120,5 +120,41 @@ class VideoPrior(Prior):
         height = float(np.ptp(request.skeleton.rest_pose_positions(), axis=0).max()) or 1.0
         view = MimicView(skel_camera(cams, character.skel_to_world), tuple(size), height, soft, float(cams.K[0, 1, 1]))
         request.report("video prior: mimicking", 0.5)
+        if p.get("keep_artifacts"):
+            keep_artifacts(str(p["keep_artifacts"]), known_frames, dict(zip(map(float, fill_times),
+                           images[~grid.known])), targets, grid)
         grid_motion = mimic(skel.parents, known, grid, targets, view, settings, progress=request.progress)
         return upsample(grid_motion, known, request.target_times, float(p.get("sigma", 0.0)))
+
+
+def keep_artifacts(folder: str, known_frames: dict, generated: dict, targets, grid) -> None:
+    """--keep-artifacts: front renders of the known frames, the video frames (PNG, and MP4 when
+    imageio-ffmpeg is present), and the estimator's joints drawn on them plus as NPZ."""
+    import os
+
+    import imageio.v3 as iio
+
+    from .video_source import frame_name
+
+    for sub, frames in (("renders", known_frames), ("video", generated)):
+        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+        for t, img in frames.items():
+            iio.imwrite(os.path.join(folder, sub, frame_name(t)), img)
+    if generated:
+        try:
+            iio.imwrite(os.path.join(folder, "video.mp4"), np.stack(list(generated.values())), fps=15)
+        except Exception:  # no ffmpeg backend: the PNGs are there
+            pass
+    if targets.joints2d is not None:
+        interior = ~grid.known
+        np.savez(os.path.join(folder, "estimator_predictions.npz"), times=grid.times[interior],
+                 joints2d=targets.joints2d[interior], depth=targets.depth[interior])
+        os.makedirs(os.path.join(folder, "predictions"), exist_ok=True)
+        for (t, img), pts in zip(generated.items(), targets.joints2d[interior]):
+            drawn = img.copy()
+            h, w = drawn.shape[:2]
+            xy = np.clip(np.round(pts).astype(int), 0, [w - 1, h - 1])
+            for dy in (-1, 0, 1):  # 3x3 red dots
+                for dx in (-1, 0, 1):
+                    drawn[np.clip(xy[:, 1] + dy, 0, h - 1), np.clip(xy[:, 0] + dx, 0, w - 1)] = (255, 0, 0)
+            iio.imwrite(os.path.join(folder, "predictions", frame_name(t)), drawn)
