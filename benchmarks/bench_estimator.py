@@ -1,0 +1,130 @@
+"""Joint estimator accuracy on held-out in-between frames, against interpolating the keyframes' 2D joints.
+
+AnyMoLe protocol: train on the context (first 2 s) and the keyframes (every
+1 s after it) from the front, left and right views; predict on the renders
+of the ground-truth frames between the keyframes (never seen in training),
+front view. Renders are 256x256 with fixed cameras fitted around the whole
+clip.
+
+    python benchmarks/bench_estimator.py [--data ../shared/data] [--cases cesium,walk,crab]
+        [--steps N] [--input-size N] [--no-write]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+# name: (file under data/, context (first, last), keyframes)
+CASES = {
+    "cesium": ("usd/CesiumMan.usdz", (1, 24), [36, 48]),
+    "walk": ("bvh/humanoid/bandai_namco/dataset-1_walk_normal_001.bvh", (0, 60), [90, 120]),
+    "kick": ("bvh/humanoid/bandai_namco/dataset-1_kick_normal_001.bvh", (0, 60), [90, 120]),
+    "crab": ("bvh/nonhumanoid/truebones/Crabnew_Crab-dance-long.bvh", (0, 60), [90, 120]),
+    "elephant": ("bvh/nonhumanoid/truebones/Elephant_idle1.bvh", (0, 60), [90, 120]),
+}
+
+
+def interpolate_known(renders, known_times: np.ndarray, times: np.ndarray):
+    """Baseline: per joint, linear interpolation of the known frames' 2D joints and depth (front view)."""
+    front = renders.view("front")
+    idx = np.searchsorted(known_times, times)
+    lo, hi = known_times[idx - 1], known_times[idx]
+    w = ((times - lo) / (hi - lo))[:, None, None]
+    at = {t: i for i, t in enumerate(front.times)}
+    a = np.array([at[t] for t in lo])
+    b = np.array([at[t] for t in hi])
+    xy = (1 - w) * front.joints2d[a] + w * front.joints2d[b]
+    z = (1 - w[..., 0]) * front.depth[a] + w[..., 0] * front.depth[b]
+    return xy, z
+
+
+def run_case(name: str, data: str, steps: int | None, input_size: int | None, seed: int) -> dict:
+    from anymole_usd.plugins.estimator.predict import predict, prediction_errors
+    from anymole_usd.plugins.estimator.renders import render_motion
+    from anymole_usd.plugins.estimator.training import EstimatorSettings, train_estimator
+    from anymole_usd.plugins.render.scene import load_scene
+
+    rel, (c0, c1), keys = CASES[name]
+    times = np.arange(c0, keys[-1] + 1, dtype=float)
+    scene = load_scene(os.path.join(data, rel), times=times)
+    t0 = time.perf_counter()
+    renders, _ = render_motion(scene.character, scene.motion, views=("front", "left", "right", "back"),
+                               size=(256, 256), key_times=keys)
+    render_s = time.perf_counter() - t0
+    known = np.union1d(np.arange(c0, c1 + 1, dtype=float), np.asarray(keys, dtype=float))
+    is_known = np.isin(renders.times, known)
+    train = renders.subset(is_known)
+    test = renders.subset(~is_known & (renders.views == "front"))
+    settings = EstimatorSettings(seed=seed)
+    if steps:
+        settings.steps = steps
+    if input_size:
+        settings.input_size = input_size
+    t0, c0_cpu = time.perf_counter(), time.process_time()
+    load0 = os.getloadavg()[0]
+    est = train_estimator(train, settings, use_cache=False)
+    train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0_cpu
+    load1 = os.getloadavg()[0]
+    pred = predict(est, test.images)
+    err = prediction_errors(pred, test)
+    base_xy, base_z = interpolate_known(renders, known, test.times)
+    bpx = np.linalg.norm(base_xy - test.joints2d, axis=-1)
+    bdz = np.abs(base_z - test.depth)
+    sel = train.views != "back"
+    return {
+        "case": name, "file": rel, "joints": renders.num_joints, "fps": renders.fps,
+        "train_images": int(sel.sum()), "test_frames": int(test.num_samples),
+        "projected_height_px": float(test.projected_height.mean()), "char_height_m": renders.char_height,
+        "render_s": render_s, "train_s": train_s, "train_cpu_s": train_cpu, "load": (load0 + load1) / 2,
+        "steps": settings.steps, "input": list(est.input_size),
+        "est_px": err["px"], "est_px_frac": err["px_frac"], "est_depth_frac": err["depth_frac"],
+        "base_px": float(bpx.mean()), "base_px_frac": float((bpx.mean(1) / test.projected_height).mean()),
+        "base_depth_frac": float(bdz.mean() / test.char_height),
+        "val_px": min((h["val_px"] for h in est.history if "val_px" in h), default=float("nan")),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| clip | joints | train imgs / test frames | 2D error px (% proj. height) | depth error % height | "
+            "interp 2D px (%) | interp depth % | training s (load) |\n|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['joints']} | {r['train_images']} / {r['test_frames']} | "
+            f"{r['est_px']:.2f} ({100 * r['est_px_frac']:.2f}%) | {100 * r['est_depth_frac']:.2f}% | "
+            f"{r['base_px']:.2f} ({100 * r['base_px_frac']:.2f}%) | {100 * r['base_depth_frac']:.2f}% | "
+            f"{r['train_s']:.0f} ({r['load']:.1f}) |")
+    return head + "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("ANYMOLE_USD_DATA", os.path.join(REPO, "..", "shared", "data")))
+    parser.add_argument("--cases", default="cesium,walk,crab")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--input-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="Also write the rows to this JSON file.")
+    args = parser.parse_args()
+    rows = []
+    for name in args.cases.split(","):
+        row = run_case(name.strip(), args.data, args.steps, args.input_size, args.seed)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()

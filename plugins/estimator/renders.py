@@ -1,0 +1,106 @@
+"""Shot or character + motion -> :class:`~.dataset.RenderSet`, through the render stage's public API.
+
+The only module of the estimator that knows about the render plugin
+(``Renderer``, ``RenderResult``, ``JointAnnotations``), so the estimator sees
+exactly the images, camera model and visibility the other stages see.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .dataset import VIEWS, RenderSet
+
+
+@dataclass
+class ShotRenders:
+    """What :func:`render_shot` produced: the known frames' renders and how they were made."""
+
+    renders: RenderSet
+    character: object  # render plugin Character
+    cameras: object  # render plugin Cameras
+    motion: object  # the known Motion (context + keyframes)
+    context_times: np.ndarray
+    key_times: np.ndarray
+    animation: str  # SkelAnimation prim path
+
+
+def from_render_result(result, *, key_times: Sequence[float] = (), fps: float = 30.0,
+                       char_height: float | None = None) -> RenderSet:
+    """A render stage ``RenderResult`` (V views x F frames) as a RenderSet (view-major, then frame)."""
+    v, f = result.images.shape[:2]
+    h, w = result.images.shape[2:4]
+    j = result.joints.pixels.shape[2]
+    times = np.asarray(result.times, dtype=np.float64)
+    keys = np.asarray(key_times, dtype=np.float64)
+    is_key = np.any(np.abs(times[:, None] - keys[None]) < 1e-3, axis=1) if len(keys) else np.zeros(f, dtype=bool)
+    masks = result.masks  # (V, F, H, W)
+    rows = masks.any(-1)
+    has = rows.any(-1)
+    top = np.argmax(rows, -1)
+    bottom = h - 1 - np.argmax(rows[..., ::-1], -1)
+    proj_h = np.where(has, bottom - top + 1, 0).astype(np.float32)
+    cams = result.cameras
+    return RenderSet(
+        images=result.images.reshape(v * f, h, w, 3),
+        joints2d=result.joints.pixels.reshape(v * f, j, 2),
+        depth=result.joints.depth.reshape(v * f, j),
+        visible=result.joints.visible.reshape(v * f, j),
+        views=np.repeat(np.asarray(cams.names, dtype=str), f),
+        times=np.tile(times, v),
+        is_key=np.tile(is_key, v),
+        weights=np.ones(v * f, dtype=np.float32),
+        focal=np.repeat(cams.K[:, 1, 1], f),
+        joint_names=list(result.joint_names),
+        fps=float(fps),
+        char_height=float(char_height) if char_height else 1.0,
+        projected_height=proj_h.reshape(v * f),
+    )
+
+
+def render_motion(character, motion, cameras=None, *, views: Sequence[str] = VIEWS,
+                  size: tuple[int, int] = (256, 256), key_times: Sequence[float] = (), device: str | None = None,
+                  ground: bool = True) -> tuple[RenderSet, object]:
+    """Render every frame of ``motion`` from every view -> (RenderSet, cameras).
+
+    Without ``cameras``, fixed cameras are fitted around the whole ``motion``
+    (``size`` = (height, width)). ``char_height`` is the mean vertical extent of
+    the posed character in metres.
+    """
+    from anymole_usd.plugins.render.views import Renderer, RenderResult
+
+    renderer = Renderer(character, device=device, ground=ground)
+    pose = renderer.pose(motion)
+    if cameras is None:
+        cameras = renderer.auto_cameras(pose, views=views, size=size)
+    result = RenderResult.concatenate(list(renderer.iter_chunks(motion, cameras, pose=pose)))
+    up = pose.vertices @ character.up
+    char_h = float(np.ptp(up, axis=1).mean()) if up.size else 1.0
+    return from_render_result(result, key_times=key_times, fps=motion.fps, char_height=char_h), cameras
+
+
+def render_shot(shot: str, *, prim: str | None = None, context: tuple[float, float] | None = None,
+                keys: list[float] | None = None, views: Sequence[str] = VIEWS, size: tuple[int, int] = (256, 256),
+                cameras=None, device: str | None = None) -> ShotRenders:
+    """Render a shot's known frames (context + keyframes) from each view.
+
+    The timeline (context, keyframes) is the one ``inbetween`` would use, with
+    the same ``--context``/``--keys`` overrides. Cameras default to fixed
+    cameras fitted around the known frames.
+    """
+    from anymole_usd.errors import InputError
+    from anymole_usd.pipeline import InbetweenOptions, plan
+    from anymole_usd.plugins.render.character import read_character
+
+    stage, jobs = plan(shot, InbetweenOptions(prim=prim, context=context, keys=keys))
+    job = jobs[0]
+    tl = job.timeline
+    known = job.authored.at_times(tl.known_times)
+    if known.num_frames == 0:
+        raise InputError("no context or keyframe samples to learn the character from", file=shot, prim=job.anim_path)
+    character = read_character(stage, job.binding, file=shot)
+    renders, cameras = render_motion(character, known, cameras, views=views, size=size, key_times=tl.keys,
+                                     device=device)
+    return ShotRenders(renders, character, cameras, known, tl.context_times, np.asarray(tl.keys), job.anim_path)

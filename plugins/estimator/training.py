@@ -1,0 +1,312 @@
+"""Train the estimator on a shot's renders, with a weight cache keyed by the renders and settings.
+
+Deterministic for a seed on a given machine (seeded torch generator for
+sampling and augmentation, seeded initialisation). A part of the context
+frames (every view of them) is held out for validation; the weights with the
+lowest validation loss are kept. Weights are cached under
+``<cache>/<sha256 of renders + settings>/`` so a re-run does not retrain.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .augment import Augmentation, augment
+from .backbones import build_backbone
+from .dataset import KEY_WEIGHT, TRAIN_VIEWS, RenderSet, estimator_selection, normalised_depth
+from .model import EstimatorNet, estimator_loss, heatmap_loss, network_input_size, to_network
+
+FORMAT_VERSION = 1  # bump when a change makes cached weights stale
+CACHE_ENV = "ANYMOLE_USD_CACHE"
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class EstimatorSettings:
+    backbone: str = "cnn"
+    backbone_model: str | None = None  # local folder or hub id (dinov2)
+    input_size: int | None = None  # longer side fed to the network; None: the backbone's default
+    steps: int = 800
+    batch_size: int = 16
+    lr: float = 2e-3  # one-cycle peak
+    weight_decay: float = 1e-4
+    key_weight: float = KEY_WEIGHT
+    views: tuple[str, ...] = TRAIN_VIEWS
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    val_fraction: float = 0.1
+    val_every: int = 100
+    seed: int = 0
+    merge_channels: int = 96
+    decoder_channels: int = 48
+    heatmap_stride: int = 4
+    global_context: bool = True  # pooled image features in the depth MLP's input
+    heatmap_weight: float = 20.0  # auxiliary Gaussian-heatmap cross-entropy; 0: the paper's loss only
+    threads: int | None = None  # torch CPU threads while training; None: fewer when the machine is busy
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["views"] = list(self.views)
+        d["augmentation"] = self.augmentation.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EstimatorSettings":
+        d = dict(d)
+        d["views"] = tuple(d.get("views", TRAIN_VIEWS))
+        d["augmentation"] = Augmentation(**d.get("augmentation", {}))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrainedEstimator:
+    """A trained network plus what prediction needs to turn its outputs into pixels and metres."""
+
+    net: EstimatorNet
+    settings: EstimatorSettings
+    joint_names: list[str]
+    image_size: tuple[int, int]  # (H, W) of the renders it learnt from
+    input_size: tuple[int, int]  # (h, w) the network sees
+    view_refs: dict[str, dict]  # view -> {"depth_ref": metres, "focal": fy pixels}
+    key: str
+    history: list[dict] = field(default_factory=list)
+    cached: bool = False
+    train_seconds: float = 0.0
+    path: str | None = None
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``cache_dir``, else ``$ANYMOLE_USD_CACHE/estimator``, else ``~/.cache/anymole-usd/estimator``."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    base = os.environ.get(CACHE_ENV)
+    return (Path(base) if base else Path.home() / ".cache" / "anymole-usd") / "estimator"
+
+
+def estimator_key(data: RenderSet, settings: EstimatorSettings, backbone_id: str | None = None) -> str:
+    """Content hash of the training renders and every setting that changes the weights."""
+    h = hashlib.sha256()
+    h.update(data.digest().encode())
+    cfg = settings.to_dict()
+    cfg.pop("threads")  # speed only, not the weights
+    cfg["backbone_model"] = backbone_id or settings.backbone_model
+    h.update(json.dumps({"settings": cfg, "version": FORMAT_VERSION}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def train_estimator(renders: RenderSet, settings: EstimatorSettings | None = None, *,
+                    cache_dir: str | os.PathLike | None = None, use_cache: bool = True, device: str = "cpu",
+                    select: bool = True, progress: Progress | None = None) -> TrainedEstimator:
+    """Train (or load from the cache) the scene-specific estimator on ``renders``.
+
+    With ``select`` the estimator's data selection applies first (views
+    ``settings.views``, keyframes weighted ``settings.key_weight``); without it
+    ``renders`` is used as given, weights included.
+    """
+    settings = settings or EstimatorSettings()
+    data = estimator_selection(renders, settings.views, settings.key_weight) if select else renders
+    backbone = build_backbone(settings.backbone, settings.backbone_model)
+    key = estimator_key(data, settings, backbone.model_id)
+    folder = cache_root(cache_dir) / key
+    if use_cache and (folder / "meta.json").is_file():
+        try:
+            est = load_estimator(folder, backbone=backbone, device=device)
+            est.cached = True
+            if progress:
+                progress("estimator: cached weights", 1.0)
+            return est
+        except (OSError, ValueError, KeyError, RuntimeError):
+            pass  # unreadable cache entry: retrain and overwrite it
+    previous = torch.get_num_threads()
+    torch.set_num_threads(training_threads(settings.threads, device))
+    try:
+        est = _train(data, settings, backbone, key, device, progress)
+    finally:
+        torch.set_num_threads(previous)
+    if use_cache:
+        save_estimator(est, folder)
+    return est
+
+
+def training_threads(requested: int | None, device: str = "cpu") -> int:
+    """CPU threads for training: ``requested``, else torch's count less the cores other processes keep busy.
+
+    Many small kernels per step each end in a barrier across threads; when
+    another process holds one of the cores, every barrier waits for the
+    scheduler, and two threads ran ten times slower than one on a loaded
+    2-core machine (see docs/benchmarks.md).
+    """
+    if requested:
+        return max(1, int(requested))
+    available = torch.get_num_threads()
+    if not str(device).startswith("cpu"):
+        return available
+    try:  # the load average counts this process too, when it has been running
+        busy = max(0, math.floor(os.getloadavg()[0] - 0.5))
+    except (OSError, AttributeError):  # not available on this platform
+        busy = 0
+    return max(1, min(available, (os.cpu_count() or 1) - busy))
+
+
+def _split(data: RenderSet, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation sample indices: every view of a random part of the context frames is held out."""
+    ctx_times = np.unique(data.times[~data.is_key])
+    n_val = int(round(fraction * len(ctx_times))) if len(ctx_times) >= 5 else 0
+    held = rng.permutation(ctx_times)[:n_val]
+    is_val = np.isin(data.times, held) & ~data.is_key
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def view_references(data: RenderSet) -> dict[str, dict]:
+    """Per view: the reference depth (mean joint depth) and focal length that define the depth unit."""
+    refs = {}
+    for v in dict.fromkeys(data.views.tolist()):
+        m = data.views == v
+        refs[v] = {"depth_ref": float(np.mean(data.depth[m])), "focal": float(np.mean(data.focal[m]))}
+    return refs
+
+
+def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, device: str,
+           progress: Progress | None) -> TrainedEstimator:
+    start = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    gen = torch.Generator().manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    image_size = data.image_size
+    input_size = network_input_size(image_size, settings.input_size or backbone.default_input_size,
+                                    backbone.size_multiple)
+    net = EstimatorNet(backbone, data.num_joints, merge_channels=settings.merge_channels,
+                       decoder_channels=settings.decoder_channels, heatmap_stride=settings.heatmap_stride,
+                       global_context=settings.global_context).to(device)
+    net = net.to(memory_format=torch.channels_last)  # ~20% faster convolutions on CPU (oneDNN)
+    refs = view_references(data)
+    ref = np.array([refs[v]["depth_ref"] for v in data.views])
+    depth_n = normalised_depth(data.depth, ref, data.focal, image_size[0])
+
+    # Resize once; batches are converted back to float per step.
+    images = torch.cat([(to_network(torch.from_numpy(data.images[i:i + 64]), input_size) * 255).round()
+                        .to(torch.uint8) for i in range(0, data.num_samples, 64)]).to(device)
+    joints = torch.from_numpy(data.joints2d).to(device)
+    depth = torch.from_numpy(depth_n).to(device)
+    train_idx, val_idx = _split(data, settings.val_fraction, rng)
+    weights = torch.from_numpy(data.weights[train_idx].astype(np.float64))
+
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=max(settings.steps, 1),
+                                                pct_start=0.2, final_div_factor=1e3)
+    history: list[dict] = []
+    best, best_state = float("inf"), None
+    if len(val_idx):  # the untrained network's error: what training is measured against
+        history.append({"step": 0, **_validate(net, images, joints, depth, val_idx, image_size)})
+    net.train()
+    for step in range(1, settings.steps + 1):
+        pick = torch.from_numpy(train_idx)[torch.multinomial(weights, settings.batch_size, True, generator=gen)]
+        x = images[pick].float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        x, target, inside = augment(x, joints[pick], image_size, settings.augmentation, gen)
+        out = net(x, image_size)
+        loss = estimator_loss(out, target, depth[pick], image_size[0], inside)
+        if settings.heatmap_weight > 0:
+            loss = loss + settings.heatmap_weight * heatmap_loss(out["heatmaps"], target, image_size, inside)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 4.0)
+        opt.step()
+        sched.step()
+        if step % settings.val_every == 0 or step == settings.steps:
+            record = {"step": step, "train_loss": float(loss.detach())}
+            if len(val_idx):
+                record.update(_validate(net, images, joints, depth, val_idx, image_size))
+                if record["val_loss"] < best:
+                    best, best_state = record["val_loss"], copy.deepcopy(net.state_dict())
+            history.append(record)
+            net.train()
+        if progress and (step % 10 == 0 or step == settings.steps):
+            progress(f"estimator: step {step}/{settings.steps} loss {float(loss.detach()):.1f}", step / settings.steps)
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return TrainedEstimator(net, settings, list(data.joint_names), image_size, input_size, refs, key, history,
+                            train_seconds=time.perf_counter() - start)
+
+
+@torch.no_grad()
+def _validate(net, images, joints, depth, idx, image_size) -> dict:
+    net.eval()
+    losses, px, dz = [], [], []
+    for i in range(0, len(idx), 32):
+        pick = torch.from_numpy(idx[i:i + 32])
+        out = net(images[pick].float() / 255.0, image_size)
+        losses.append(float(estimator_loss(out, joints[pick], depth[pick], image_size[0])) * len(pick))
+        px.append((out["joints2d"] - joints[pick]).norm(dim=-1).mean().item() * len(pick))
+        dz.append((out["depth"] - depth[pick]).abs().mean().item() * len(pick))
+    n = len(idx)
+    return {"val_loss": sum(losses) / n, "val_px": sum(px) / n, "val_depth": sum(dz) / n}
+
+
+def _trainable_state(est: TrainedEstimator) -> dict:
+    state = est.net.state_dict()
+    if not est.net.backbone.trainable:  # frozen pretrained weights are reloaded from their source
+        state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
+    return state
+
+
+def save_estimator(est: TrainedEstimator, folder: str | os.PathLike) -> Path:
+    """Write ``weights.pt`` + ``meta.json`` into ``folder`` atomically (a temp folder, then a rename)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        torch.save(_trainable_state(est), tmp / "weights.pt")
+        meta = {"version": FORMAT_VERSION, "key": est.key, "settings": est.settings.to_dict(),
+                "backbone_model": est.net.backbone.model_id, "joint_names": est.joint_names,
+                "image_size": list(est.image_size), "input_size": list(est.input_size), "view_refs": est.view_refs,
+                "history": est.history, "train_seconds": est.train_seconds}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    est.path = str(folder)
+    return folder
+
+
+def load_estimator(folder: str | os.PathLike, *, backbone=None, device: str = "cpu") -> TrainedEstimator:
+    """Load an estimator written by :func:`save_estimator` (weights only, no pickled code)."""
+    folder = Path(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    if meta.get("version") != FORMAT_VERSION:
+        raise ValueError(f"estimator cache format {meta.get('version')} (expected {FORMAT_VERSION})")
+    settings = EstimatorSettings.from_dict(meta["settings"])
+    if backbone is None:
+        backbone = build_backbone(settings.backbone, meta.get("backbone_model") or settings.backbone_model)
+    net = EstimatorNet(backbone, len(meta["joint_names"]), merge_channels=settings.merge_channels,
+                       decoder_channels=settings.decoder_channels, heatmap_stride=settings.heatmap_stride,
+                       global_context=settings.global_context)
+    state = torch.load(folder / "weights.pt", map_location=device, weights_only=True)
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("backbone.") or backbone.trainable for k in missing):
+        raise ValueError(f"estimator weights do not match the network ({len(missing)} missing, "
+                         f"{len(unexpected)} unexpected)")
+    net.to(device).eval()
+    return TrainedEstimator(net, settings, list(meta["joint_names"]), tuple(meta["image_size"]),
+                            tuple(meta["input_size"]), meta["view_refs"], meta["key"], meta.get("history", []),
+                            train_seconds=float(meta.get("train_seconds", 0.0)), path=str(folder))
