@@ -41,7 +41,13 @@ def load_video_source(params: dict):
     ANYMOLE_USD_VIDEO_MODEL variable or the config file; a missing one is a clear ModelUnavailableError)."""
     from anymole_usd import registry
 
+    from anymole_usd.settings import video_model_setting
+
     name = params.get("video_source") or ("folder" if params.get("video_dir") else "diffusion")
+    if name == "diffusion" and not video_model_setting(params.get("video_model")):
+        raise InputError("the video prior needs frames: --video-dir DIR (a folder of frames named by frame time, "
+                         "--param video_dir=DIR) or a video model (--video-model, ANYMOLE_USD_VIDEO_MODEL or the "
+                         "config file)")
     cls = registry.load("video_sources", name)
     if name == "folder":
         return cls(video_dir=params["video_dir"])
