@@ -7,23 +7,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-
-
-def timed(fn, repeat=5):
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+sys.path.insert(0, HERE)
+from report import timed  # noqa: E402
 
 
 def bench_elephant(data):
@@ -74,7 +65,6 @@ def main() -> None:
     parser.add_argument("--data", default=os.environ.get("ANYMOLE_USD_DATA", os.path.join(REPO, "..", "shared", "data")))
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
-    sys.path.insert(0, HERE)
     from report import machine, update_section
 
     from anymole_usd import registry

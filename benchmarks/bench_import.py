@@ -22,17 +22,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from report import timed  # noqa: E402
 DEFAULT_DATA = os.environ.get("ANYMOLE_USD_DATA",
                               os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "data"))
-
-
-def timed(fn, repeat=5):
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def naive_parse(path: str, n_frames: int | None = None):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import platform
 import re
+import statistics
+import time
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "benchmarks.md")
 
@@ -22,3 +24,13 @@ def update_section(title: str, body: str, path: str = DOC) -> None:
     with open(tmp, "w") as handle:
         handle.write(text)
     os.replace(tmp, path)
+
+
+def timed(fn, repeat: int = 5) -> float:
+    """Median wall time of ``repeat`` calls, in seconds."""
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
