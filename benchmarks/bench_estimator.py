@@ -80,6 +80,10 @@ def run_case(name: str, data: str, steps: int | None, input_size: int | None, se
     bpx = np.linalg.norm(base_xy - test.joints2d, axis=-1)
     bdz = np.abs(base_z - test.depth)
     sel = train.views != "back"
+    size = float(scene.character.height())  # largest bind-pose extent (the render stage's "height")
+    # Depth about each frame's mean: the pose's relief without the distance to the camera.
+    centred = np.abs((pred.depth - pred.depth.mean(1, keepdims=True))
+                     - (test.depth - test.depth.mean(1, keepdims=True)))
     return {
         "case": name, "file": rel, "joints": renders.num_joints, "fps": renders.fps,
         "train_images": int(sel.sum()), "test_frames": int(test.num_samples),
@@ -89,18 +93,23 @@ def run_case(name: str, data: str, steps: int | None, input_size: int | None, se
         "est_px": err["px"], "est_px_frac": err["px_frac"], "est_depth_frac": err["depth_frac"],
         "base_px": float(bpx.mean()), "base_px_frac": float((bpx.mean(1) / test.projected_height).mean()),
         "base_depth_frac": float(bdz.mean() / test.char_height),
+        "est_depth_frac_size": err["depth_m"] / size,
+        "est_rel_depth_frac": float(centred.mean() / test.char_height),
+        "base_depth_frac_size": float(bdz.mean() / size),
         "val_px": min((h["val_px"] for h in est.history if "val_px" in h), default=float("nan")),
     }
 
 
 def table(rows: list[dict]) -> str:
     head = ("| clip | joints | train imgs / test frames | 2D error px (% proj. height) | depth error % height | "
-            "interp 2D px (%) | interp depth % | training s (load) |\n|---|---|---|---|---|---|---|---|\n")
+            "depth, centred % height | interp 2D px (%) | interp depth % | training s (load) |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['joints']} | {r['train_images']} / {r['test_frames']} | "
             f"{r['est_px']:.2f} ({100 * r['est_px_frac']:.2f}%) | {100 * r['est_depth_frac']:.2f}% | "
+            f"{100 * r['est_rel_depth_frac']:.2f}% | "
             f"{r['base_px']:.2f} ({100 * r['base_px_frac']:.2f}%) | {100 * r['base_depth_frac']:.2f}% | "
             f"{r['train_s']:.0f} ({r['load']:.1f}) |")
     return head + "\n".join(lines)
@@ -108,8 +117,9 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("ANYMOLE_USD_DATA", os.path.join(REPO, "..", "shared", "data")))
-    parser.add_argument("--cases", default="cesium,walk,crab")
+    parser.add_argument("--data", default=os.environ.get("ANYMOLE_USD_DATA",
+                                                         os.path.join(REPO, "..", "shared", "data")))
+    parser.add_argument("--cases", default="cesium,kick,walk,crab,elephant")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)

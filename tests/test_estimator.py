@@ -148,8 +148,9 @@ def test_translation_moves_joint_targets_with_the_pixels():
     joints = torch.tensor([[[21.0, 41.0]]]).repeat(4, 1, 1)  # original 64x64 pixels: network pixel (10, 20)
     img[:, :, 20, 10] = 1.0
     aug = Augmentation(translate=0.1, brightness=0.0, contrast=0.0, saturation=0.0)
-    out, moved, inside = augment(img, joints, (64, 64), aug, gen)  # images at half the original size
-    assert inside.all()
+    res = augment(img, joints, (64, 64), aug, gen)  # images at half the original size
+    out, moved = res.images, res.joints2d
+    assert res.inside.all() and torch.equal(res.depth_scale, torch.ones(4))
     for b in range(4):
         peak = torch.nonzero(out[b, 0] == out[b, 0].max())[0]  # (row, col) at network resolution
         expected = moved[b, 0] / 2.0  # original pixels -> network pixels
@@ -307,3 +308,38 @@ def test_cli_train_then_predict_on_a_frame_folder(tmp_path, data_dir, cesium_ren
     res = runner.invoke(cli, ["estimator", "train", str(shot), *common, "--backbone", "dinov2",
                               "--backbone-model", str(tmp_path / "no-such-model")])
     assert res.exit_code == 2 and "no-such-model" in res.output and "--backbone-model" in res.output
+
+
+def test_frame_folder_errors_name_the_file(tmp_path):
+    import imageio.v3 as iio
+
+    from anymole_usd.errors import InputError
+    from anymole_usd.plugins.estimator.frames import read_frame_folder
+
+    iio.imwrite(tmp_path / "frame_0002.png", np.zeros((8, 8, 3), np.uint8))
+    iio.imwrite(tmp_path / "frame_0001.png", np.full((8, 8, 3), 9, np.uint8))
+    times, images = read_frame_folder(tmp_path)
+    assert times.tolist() == [1.0, 2.0] and images[0, 0, 0, 0] == 9
+    (tmp_path / "frame_0003.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="frame_0003.png.*unreadable"):
+        read_frame_folder(tmp_path)
+    (tmp_path / "frame_0003.png").unlink()
+    iio.imwrite(tmp_path / "cover.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="cover.png.*frame time"):
+        read_frame_folder(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images"):
+        read_frame_folder(tmp_path / "empty")
+
+
+def test_stage_plugin_takes_json_parameters():
+    from anymole_usd import registry
+    from anymole_usd.errors import InputError
+
+    stage_cls = registry.load("stages", "estimator")
+    stage = stage_cls(steps=5, views=["front"], augmentation={"translate": 0.05})
+    assert stage.settings.steps == 5 and stage.settings.views == ("front",)
+    assert stage.settings.augmentation.translate == 0.05 and stage.settings.augmentation.brightness == 0.3
+    with pytest.raises(InputError, match="unknown estimator parameter"):
+        stage_cls(stepz=5)
+    assert set(registry.names("backbones")) >= {"cnn", "dinov2"}

@@ -11,6 +11,7 @@ Modules, in the order data flows through them:
 - ``model``: feature merger, heatmap decoder, soft-argmax, depth MLP;
 - ``training``: :func:`train_estimator` with a content-addressed weight cache;
 - ``predict``: :func:`predict` on new images (generated video frames);
+- ``frames``: a folder of images named by frame time (``--frames DIR``);
 - ``stage``: the pipeline stage registered under ``anymole_usd.stages``.
 
 Nothing here is imported by ``anymole_usd`` itself; torch loads with

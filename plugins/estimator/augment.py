@@ -1,8 +1,15 @@
-"""Training augmentation on torch batches: translation (targets shifted too) and colour jitter.
+"""Training augmentation on torch batches: translation and zoom (targets moved too) and colour jitter.
 
 No flips and no hue changes: the renders colour left and right limbs apart,
 and the estimator must keep them apart (the paper's failure cases are
 left/right confusions).
+
+Zoom (off by default in the paper; on here, see ``Augmentation.zoom``) scales
+the image about its centre, the principal point of the render cameras. For
+the estimator that is the same picture as the character standing ``zoom``
+times closer, so the depth targets are divided by the zoom: it teaches
+"bigger means nearer" and lets a character that travels towards the camera
+be read at distances the context never showed.
 """
 from __future__ import annotations
 
@@ -15,24 +22,33 @@ import torch.nn.functional as F
 @dataclass(frozen=True)
 class Augmentation:
     translate: float = 0.1  # max shift, fraction of the image size
+    zoom: float = 0.0  # zoom factor drawn log-uniformly in [1 / (1 + zoom), 1 + zoom]
     brightness: float = 0.3  # factor in [1 - b, 1 + b]
     contrast: float = 0.2
     saturation: float = 0.2
 
     def to_dict(self) -> dict:
-        return {"translate": self.translate, "brightness": self.brightness, "contrast": self.contrast,
-                "saturation": self.saturation}
+        return {"translate": self.translate, "zoom": self.zoom, "brightness": self.brightness,
+                "contrast": self.contrast, "saturation": self.saturation}
 
 
-def translate(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Shift (B, C, H, W) images by ``shift`` (B, 2) pixels (x right, y down); edges repeat."""
+@dataclass
+class Augmented:
+    images: torch.Tensor  # (B, 3, h, w)
+    joints2d: torch.Tensor  # (B, J, 2) pixels of the original size
+    depth_scale: torch.Tensor  # (B,) multiply camera depths by this
+    inside: torch.Tensor  # (B, J) bool joint still inside the image
+
+
+def warp(images: torch.Tensor, shift: torch.Tensor, zoom: torch.Tensor) -> torch.Tensor:
+    """Zoom (B,) (B, C, H, W) images about their centre, then shift them by (B, 2) pixels; edges repeat."""
     b, _, h, w = images.shape
     theta = torch.zeros(b, 2, 3, dtype=images.dtype, device=images.device)
-    theta[:, 0, 0] = 1.0
-    theta[:, 1, 1] = 1.0
-    # Output pixel x samples the input at x - shift: in normalised units that is -2 * shift / size.
-    theta[:, 0, 2] = -2.0 * shift[:, 0] / w
-    theta[:, 1, 2] = -2.0 * shift[:, 1] / h
+    # Output x (normalised, centre 0) samples the input at (x - shift) / zoom.
+    theta[:, 0, 0] = 1.0 / zoom
+    theta[:, 1, 1] = 1.0 / zoom
+    theta[:, 0, 2] = -2.0 * shift[:, 0] / w / zoom
+    theta[:, 1, 2] = -2.0 * shift[:, 1] / h / zoom
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -55,20 +71,25 @@ def colour_jitter(images: torch.Tensor, aug: Augmentation, generator: torch.Gene
 
 
 def augment(images: torch.Tensor, joints2d: torch.Tensor, image_size: tuple[int, int], aug: Augmentation,
-            generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            generator: torch.Generator) -> Augmented:
     """Augment a batch.
 
     ``images`` (B, 3, h, w) in [0, 1] at the network's input size; ``joints2d``
-    (B, J, 2) in pixels of the original ``image_size`` (H, W). Returns the
-    images, the shifted joints and a (B, J) mask of joints still inside the image.
+    (B, J, 2) in pixels of the original ``image_size`` (H, W).
     """
     b, _, h, w = images.shape
     big_h, big_w = image_size
-    u = torch.rand(b, 2, generator=generator, device=images.device, dtype=images.dtype)
-    shift = aug.translate * (2.0 * u - 1.0) * torch.tensor([big_w, big_h], dtype=images.dtype, device=images.device)
-    scale = torch.tensor([w / big_w, h / big_h], dtype=images.dtype, device=images.device)
-    out = translate(images, shift * scale) if aug.translate > 0 else images
+    kw = {"generator": generator, "device": images.device, "dtype": images.dtype}
+    size = torch.tensor([big_w, big_h], dtype=images.dtype, device=images.device)
+    shift = aug.translate * (2.0 * torch.rand(b, 2, **kw) - 1.0) * size
+    zoom = torch.exp(torch.log1p(torch.tensor(aug.zoom, dtype=images.dtype)) * (2.0 * torch.rand(b, **kw) - 1.0))
+    if aug.translate > 0 or aug.zoom > 0:
+        out = warp(images, shift * torch.tensor([w / big_w, h / big_h], dtype=images.dtype, device=images.device),
+                   zoom)
+    else:
+        out = images
     out = colour_jitter(out, aug, generator)
-    joints = joints2d + shift[:, None, :]
-    inside = ((joints[..., 0] >= 0) & (joints[..., 0] <= big_w) & (joints[..., 1] >= 0) & (joints[..., 1] <= big_h))
-    return out, joints, inside
+    centre = size / 2
+    joints = (joints2d - centre) * zoom[:, None, None] + centre + shift[:, None, :]
+    inside = (joints[..., 0] >= 0) & (joints[..., 0] <= big_w) & (joints[..., 1] >= 0) & (joints[..., 1] <= big_h)
+    return Augmented(out, joints, 1.0 / zoom, inside)

