@@ -7,7 +7,7 @@ front view. Renders are 256x256 with fixed cameras fitted around the whole
 clip.
 
     python benchmarks/bench_estimator.py [--data ../shared/data] [--cases cesium,walk,crab]
-        [--steps N] [--input-size N] [--no-write]
+        [--steps N] [--input-size N] [--set NAME=JSON ...] [--json OUT.json]
 """
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def interpolate_known(renders, known_times: np.ndarray, times: np.ndarray):
     return xy, z
 
 
-def run_case(name: str, data: str, steps: int | None, input_size: int | None, seed: int) -> dict:
+def run_case(name: str, data: str, steps: int | None, input_size: int | None, seed: int,
+             overrides: dict | None = None) -> dict:
     from anymole_usd.plugins.estimator.predict import predict, prediction_errors
     from anymole_usd.plugins.estimator.renders import render_motion
     from anymole_usd.plugins.estimator.training import EstimatorSettings, train_estimator
@@ -64,7 +65,7 @@ def run_case(name: str, data: str, steps: int | None, input_size: int | None, se
     is_known = np.isin(renders.times, known)
     train = renders.subset(is_known)
     test = renders.subset(~is_known & (renders.views == "front"))
-    settings = EstimatorSettings(seed=seed)
+    settings = EstimatorSettings(seed=seed, **(overrides or {}))
     if steps:
         settings.steps = steps
     if input_size:
@@ -123,11 +124,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=JSON",
+                        help="Estimator setting, e.g. --set heatmap_weight=0 --set pose_context=false (repeatable).")
     parser.add_argument("--json", help="Also write the rows to this JSON file.")
     args = parser.parse_args()
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.overrides)}
     rows = []
     for name in args.cases.split(","):
-        row = run_case(name.strip(), args.data, args.steps, args.input_size, args.seed)
+        row = run_case(name.strip(), args.data, args.steps, args.input_size, args.seed, overrides)
+        row["settings"] = overrides
         print(json.dumps(row), flush=True)
         rows.append(row)
     print(table(rows))

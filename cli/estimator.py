@@ -62,7 +62,8 @@ def _train(shot, prim, context, keys, size_text, backbone, backbone_model, steps
 
 
 def _report(shot_renders, est) -> dict:
-    last = next((h for h in reversed(est.history) if "val_px" in h), {})
+    scored = [h for h in est.history if "val_loss" in h and h.get("step", 0) > 0]
+    last = min(scored, key=lambda h: h["val_loss"]) if scored else {}  # the weights that were kept
     return {"animation": shot_renders.animation, "joints": est.num_joints,
             "training_images": int(sum(1 for v in shot_renders.renders.views if v in est.settings.views)),
             "image_size": list(est.image_size), "backbone": est.settings.backbone, "key": est.key,

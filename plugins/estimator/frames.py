@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,9 @@ def read_frame_folder(folder: str | os.PathLike, size: tuple[int, int] | None = 
             raise InputError(f"frame time {t:g} also given by {seen[t].name}", file=str(path))
         seen[t] = path
         try:
-            img = np.asarray(iio.imread(path))
+            with warnings.catch_warnings():  # imageio warns about each fallback plugin it tries
+                warnings.simplefilter("ignore")
+                img = np.asarray(iio.imread(path))
         except Exception as exc:  # imageio raises many types for unreadable files
             raise InputError(f"unreadable image ({type(exc).__name__})", file=str(path)) from None
         if img.ndim == 2:

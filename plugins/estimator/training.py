@@ -1,6 +1,6 @@
 """Train the estimator on a shot's renders, with a weight cache keyed by the renders and settings.
 
-Deterministic for a seed on a given machine (seeded torch generator for
+Deterministic for a seed and thread count on a given machine (seeded torch generator for
 sampling and augmentation, seeded initialisation). A part of the context
 frames (every view of them) is held out for validation; the weights with the
 lowest validation loss are kept. Weights are cached under
