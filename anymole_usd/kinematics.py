@@ -26,12 +26,20 @@ def local_matrices(rotations: np.ndarray, translations: np.ndarray, scales: np.n
     return m
 
 
-def _levels(parents: np.ndarray) -> list[np.ndarray]:
+def joint_depths(parents: np.ndarray) -> np.ndarray:
+    """Depth of every joint in the hierarchy (roots are 0); parents come before children."""
     parents = np.asarray(parents)
     depth = np.zeros(len(parents), dtype=np.int64)
+    # Parent-first order makes one forward pass enough.
     for j, p in enumerate(parents):
         if p >= 0:
             depth[j] = depth[p] + 1
+    return depth
+
+
+def hierarchy_levels(parents: np.ndarray) -> list[np.ndarray]:
+    """Joint indices grouped by depth, for level-by-level vectorised FK."""
+    depth = joint_depths(parents)
     return [np.flatnonzero(depth == d) for d in range(int(depth.max(initial=0)) + 1)]
 
 
@@ -39,7 +47,7 @@ def compose_local_matrices(local: np.ndarray, parents: np.ndarray) -> np.ndarray
     """(F, J, 4, 4) local -> (F, J, 4, 4) skel-space, row-vector convention."""
     parents = np.asarray(parents, dtype=np.int64)
     out = np.array(local, dtype=np.float64, copy=True)
-    for idx in _levels(parents)[1:]:
+    for idx in hierarchy_levels(parents)[1:]:
         out[:, idx] = out[:, idx] @ out[:, parents[idx]]
     return out
 
@@ -63,7 +71,7 @@ def global_rotations(parents: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     """Skel-space joint orientations (F, J, 4), ignoring scale, sign-continuous in time."""
     parents = np.asarray(parents, dtype=np.int64)
     out = rot.normalize(np.array(rotations, dtype=np.float64, copy=True))
-    for idx in _levels(parents)[1:]:
+    for idx in hierarchy_levels(parents)[1:]:
         # row-vector child-then-parent == column-vector parent * child
         out[:, idx] = rot.multiply(out[:, parents[idx]], out[:, idx])
     return rot.make_continuous(out, axis=0)

@@ -58,17 +58,15 @@ class Skeleton:
 
     def depths(self) -> np.ndarray:
         """Depth of every joint in the hierarchy (roots are 0)."""
-        depth = np.zeros(self.num_joints, dtype=np.int64)
-        # Parent-first order makes one forward pass enough.
-        for j, p in enumerate(self.parents):
-            if p >= 0:
-                depth[j] = depth[p] + 1
-        return depth
+        from .kinematics import joint_depths
+
+        return joint_depths(self.parents)
 
     def levels(self) -> list[np.ndarray]:
         """Joint indices grouped by depth, for level-by-level vectorised FK."""
-        depth = self.depths()
-        return [np.flatnonzero(depth == d) for d in range(int(depth.max(initial=0)) + 1)]
+        from .kinematics import hierarchy_levels
+
+        return hierarchy_levels(self.parents)
 
     def children(self) -> list[list[int]]:
         out: list[list[int]] = [[] for _ in range(self.num_joints)]
