@@ -13,7 +13,13 @@ velocity the previous gap arrived with. Per gap, the in-between is compared
 with plain interpolation by how close each one's frames (pose and velocity)
 come to the graph's own frames; interpolation is kept where it looks more like
 the shot's motion (an idle, a context that never shows the motion between the
-keys). A gap falls back to ``interp`` with a warning on the
+keys), and, against a path through reference frames, also where it is already
+within the graph's transition threshold of real motion. Reference runs enter
+the graph only when the shot's own frames come close to theirs (``admit``).
+Every filled gap, interpolated or not, then gets a contact cleanup
+(``motion_graph/plants.py``: stances pinned, glides turned into lifted steps)
+when the graph holds at least ``min_context`` of motion to learn the contacts
+from. A gap falls back to ``interp`` with a warning on the
 ``anymole_usd.priors.graph`` logger (Python ``logging``, a child of
 ``anymole_usd``) when the context is too short for a useful graph (under
 ``min_context`` seconds) or the graph has no path of the gap's length.
@@ -38,6 +44,7 @@ from .motion_graph.features import BodyFrame, FrameData, find_body_frame, frame_
 from .motion_graph.footlock import (PLANTED_HEIGHT, Feet, edge_window, find_feet, lock_feet, near_planted,
                                    planted)
 from .motion_graph.graph import MotionGraph, build_graph
+from .motion_graph.plants import clean_steps
 from .motion_graph.runs import dense_runs, resample_to
 from .motion_graph.search import Endpoints, beam_paths, dp_paths
 from .motion_graph.trajectory import retarget
@@ -63,8 +70,11 @@ DEFAULTS = {
     "prune": True,
     "jitter": 0.0,  # seeded noise on transition costs, for variations (0: none)
     "select": True,  # per gap, keep interpolation when it is closer to the graph's motion
+    "interp_plausible": 1.0,  # x graph threshold: below it interpolation is kept against reference paths
     "foot_lock": True,  # pin planted feet with two-bone IK
     "lock_ramp": 0.15,  # s, fade of the foot-locking correction
+    "admit": 3.0,  # x graph threshold: reference runs must come this close to the shot's own frames (0: all)
+    "clean_steps": True,  # every gap, interpolated ones too: pin the output's stances, lift its steps
 }
 
 
@@ -101,21 +111,27 @@ class GraphPrior(Prior):
         super().__init__(**{k: _coerce(k, v) for k, v in params.items()})
         self.fallbacks: list[dict] = []
         self.feet: Feet | None = None
+        self.admitted = np.zeros(0, dtype=bool)  # per reference run: kept in the graph
+        self._own_runs = 0
+        self._outside = False
 
     def option(self, key: str):
         return self.params.get(key, DEFAULTS[key])
 
     def fill(self, request: InbetweenRequest) -> Motion:
         self.fallbacks = []
+        self.feet = None
+        self.admitted = np.zeros(0, dtype=bool)
         known = request.known.normalized()
         out = self.empty_like(known, request.target_times)
         fps = known.fps
-        runs = dense_runs(known) + [r for ref in request.references for r in dense_runs(resample_to(ref, fps))
+        own = dense_runs(known)
+        runs = own + [r for ref in request.references for r in dense_runs(resample_to(ref, fps))
                                     if r.num_joints == known.num_joints]
         graph = frame = None
         min_nodes = max(3, int(np.ceil(self.option("min_context") * fps)))
         if sum(r.num_frames for r in runs) >= min_nodes:
-            frame, graph = self._build(request, runs, fps)
+            frame, graph = self._build(request, runs, fps, len(own))
         filled = known
         cursor = 0
         for i, gap in enumerate(request.timeline.gaps):
@@ -124,12 +140,16 @@ class GraphPrior(Prior):
             part, reason = None, f"context too short for a motion graph (under {self.option('min_context')} s)"
             if graph is not None and graph.alive.sum() >= min_nodes:
                 part, reason = self._fill_gap(request, graph, frame, filled, gap)
+            elif graph is not None and graph.size < min_nodes:
+                reason = f"only {graph.size} graph frames: no reference was admitted (see `admit`)"
             elif graph is not None:
                 reason = f"only {int(graph.alive.sum())} graph nodes survive dead-end pruning"
             if part is None:
                 part = self._fallback(request, gap, reason)
             elif self.option("select"):
                 part = self._select(request, graph, frame, filled, gap, part)
+            if self.option("clean_steps") and graph is not None:  # contacts known from enough motion
+                part = self._clean(request, filled, gap, part)
             out.rotations[cursor:cursor + n] = part[0]
             out.translations[cursor:cursor + n] = part[1]
             out.scales[cursor:cursor + n] = part[2]
@@ -139,7 +159,9 @@ class GraphPrior(Prior):
 
     # ------------------------------------------------------------------ graph
 
-    def _build(self, request: InbetweenRequest, runs: list[Motion], fps: float) -> tuple[BodyFrame, MotionGraph]:
+    def _build(self, request: InbetweenRequest, runs: list[Motion], fps: float,
+               own: int) -> tuple[BodyFrame, MotionGraph]:
+        """The graph over ``runs``, the first ``own`` of which are the shot's; the others are references."""
         rot_all = np.concatenate([r.rotations for r in runs] + [request.known.rotations])
         tr_all = np.concatenate([r.translations for r in runs] + [request.known.translations])
         sc_all = np.concatenate([r.scales for r in runs] + [request.known.scales])
@@ -155,13 +177,39 @@ class GraphPrior(Prior):
         exclude = max(3, int(round(0.1 * fps)))
         graph = build_graph(data, len(frame.joints), self.option("threshold_scale"), exclude,
                             self.option("jump_penalty"), self.option("prune"))
+        # Contact joints and ground levels from every frame on this skeleton, admitted or not.
         self.feet = find_feet(request.skeleton, np.concatenate(positions), frame)
+        keep = self._admitted(graph, data, own)
+        self.admitted = keep[own:]
+        self._own_runs = own
+        if not keep.all():  # rebuild from the shot's own runs and the references that resemble them
+            data = [d for d, k in zip(data, keep) if k]
+            positions = [p for p, k in zip(positions, keep) if k]
+            graph = build_graph(data, len(frame.joints), self.option("threshold_scale"), exclude,
+                                self.option("jump_penalty"), self.option("prune"))
         graph.contact = np.concatenate([planted(self.feet, p, fps) for p in positions])
         self.foot_height = np.concatenate(positions)[:, self.feet.joints] @ frame.up - self.feet.ground
         if self.option("jitter") > 0:
             rng = np.random.default_rng(request.seed)
             graph.cost = graph.cost + self.option("jitter") * rng.random(len(graph.cost)) * (graph.cost > 0)
         return frame, graph
+
+    def _admitted(self, graph: MotionGraph, data: list[dict], own: int) -> np.ndarray:
+        """(runs,) which runs may stay in the graph: the shot's own always; a reference run only when
+        the shot's own frames (pose and velocity) lie, on average, within ``admit`` x the graph's
+        threshold of its frames, i.e. when it shows the motion the shot shows."""
+        keep = np.ones(len(data), dtype=bool)
+        scale = self.option("admit")
+        if scale <= 0 or own == 0 or len(data) == own:
+            return keep
+        mine = np.concatenate([d["features"] for d in data[:own]])
+        sq_mine = np.sum(mine * mine, axis=1)[:, None]
+        for i in range(own, len(data)):
+            f = data[i]["features"]
+            d2 = sq_mine + np.sum(f * f, axis=1)[None] - 2.0 * mine @ f.T
+            near = np.sqrt(np.maximum(d2.min(axis=1), 0.0) / graph.joints)
+            keep[i] = near.mean() <= scale * graph.threshold
+        return keep
 
     def _endpoint(self, request, frame: BodyFrame, motion: Motion, time: float, side: int) -> FrameData:
         """Features of a known sample, with velocity when it has a neighbour on ``side`` (-1 / +1)."""
@@ -201,6 +249,7 @@ class GraphPrior(Prior):
         if not paths:
             return None, f"no path of {n} frames in a graph of {graph.size} nodes"
         nodes = paths[0].nodes
+        self._outside = bool(np.any(graph.run[nodes] >= self._own_runs))  # the path plays reference frames
         k = len(nodes) - 1
         ground, yaw = retarget(graph.step[nodes[1:]][None], a.ground, np.array([a.yaw[0]]),
                                b.ground[0], np.array([b.yaw[0]]))
@@ -234,6 +283,19 @@ class GraphPrior(Prior):
         heights = src + free * (w0[:, None] * (end_h[0] - src[0]) + w1[:, None] * (end_h[1] - src[-1]))
         return lock_feet(feet, request.skeleton, r, t, s, labels, ramp, heights)
 
+    def _clean(self, request, filled: Motion, gap: Gap, part):
+        """Stances pinned and steps lifted on a filled gap, known samples at both ends included."""
+        if not len(self.feet.joints) or not len(gap.times):
+            return part
+        ia, ib = (int(filled.index_of([t])[0]) for t in (gap.start, gap.end))
+        r = np.concatenate([filled.rotations[[ia]], part[0], filled.rotations[[ib]]])
+        t = np.concatenate([filled.translations[[ia]], part[1], filled.translations[[ib]]])
+        s = np.concatenate([filled.scales[[ia]], part[2], filled.scales[[ib]]])
+        times = np.concatenate([[gap.start], gap.times, [gap.end]])
+        rate = filled.fps / float(np.median(np.diff(times)))
+        r = clean_steps(self.feet, request.skeleton, r, t, s, rate)
+        return r[1:-1], part[1], part[2]
+
     def _plausibility(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap, part) -> float:
         """Mean distance of a candidate's frames (pose and velocity) to their nearest graph node:
         how much the in-between looks like motion the shot (and references) actually contain."""
@@ -254,10 +316,15 @@ class GraphPrior(Prior):
         interp = self._interp(request, gap)
         g = self._plausibility(request, graph, frame, filled, gap, part)
         i = self._plausibility(request, graph, frame, filled, gap, interp)
-        if i < g:
-            log.info("graph prior: %s: gap %g..%g: interpolation is closer to the shot's motion "
-                     "(%.4f < %.4f); using it", request.name or "animation", gap.start, gap.end, i, g)
-            self.fallbacks.append({"start": gap.start, "end": gap.end, "reason": "interpolation more plausible"})
+        # A path through reference frames must also have something to fix: where interpolation's frames
+        # are already within the graph's transition threshold of real motion, an outside clip's motion
+        # (plausible, but not this shot's) is kept out.
+        plausible = self._outside and i < self.option("interp_plausible") * graph.threshold
+        if i < g or plausible:
+            why = "interpolation more plausible" if i < g else "interpolation already plausible"
+            log.info("graph prior: %s: gap %g..%g: %s (%.4f vs %.4f, threshold %.4f); using it",
+                     request.name or "animation", gap.start, gap.end, why, i, g, graph.threshold)
+            self.fallbacks.append({"start": gap.start, "end": gap.end, "reason": why})
             return interp
         return part
 

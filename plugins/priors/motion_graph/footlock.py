@@ -72,7 +72,7 @@ def planted(feet: Feet, positions: np.ndarray, fps: float) -> np.ndarray:
     return low & (np.linalg.norm(horizontal, axis=-1) < PLANTED_SPEED * feet.size)
 
 
-def _intervals(mask: np.ndarray) -> list[tuple[int, int]]:
+def intervals(mask: np.ndarray) -> list[tuple[int, int]]:
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist()))
 
@@ -106,7 +106,7 @@ def corrections(feet: Feet, positions: np.ndarray, labels: np.ndarray, ramp: int
     for k, c in enumerate(feet.joints):
         pc = positions[:, c]
         best_w = np.zeros(m)
-        for s0, s1 in _intervals(labels[:, k]):
+        for s0, s1 in intervals(labels[:, k]):
             span = np.arange(s0, s1 + 1)
             if s0 == 0 and s1 == last:
                 anchor = pc[0] + (pc[last] - pc[0]) * (span / max(last, 1))[:, None]
