@@ -228,11 +228,44 @@ def test_scale_and_meters_per_unit(tmp_path):
     out = tmp_path / "scaled.usda"
     import_to_usd(ELEPHANT, out, ImportOptions(scale=100.0))
     stage = Usd.Stage.Open(str(out))
-    assert UsdGeom.GetStageMetersPerUnit(stage) == pytest.approx(1e-4)  # 0.01 (cm) / 100
+    assert UsdGeom.GetStageMetersPerUnit(stage) == pytest.approx(1e-2)  # guessed metres / 100
     _, got, _ = usd_positions(out)
     np.testing.assert_allclose(got, 100.0 * reference_positions(read_bvh(ELEPHANT)), atol=1e-3)
     import_to_usd(ELEPHANT, tmp_path / "metres.usda", ImportOptions(meters_per_unit=1.0))
     assert UsdGeom.GetStageMetersPerUnit(Usd.Stage.Open(str(tmp_path / "metres.usda"))) == 1.0
+
+
+@needs_data
+@pytest.mark.parametrize("rel, unit", [
+    ("humanoid/bandai_namco/dataset-1_kick_normal_001.bvh", 0.01),  # centimetres
+    ("humanoid/bandai_namco/dataset-1_walk_normal_001.bvh", 0.01),
+    ("humanoid/cmu/01_01.bvh", 0.0254 / 0.45),  # CMU's converted unit
+    ("nonhumanoid/truebones/Elephant_idle1.bvh", 1.0),  # metres
+    ("nonhumanoid/truebones/Crabnew_Crab-dance-long.bvh", 1.0),
+])
+def test_meters_per_unit_guess_from_character_size(rel, unit):
+    from anymole_usd.kinematics import global_positions
+    from anymole_usd.plugins.io.bvh import BvhImporter
+
+    path = DATA / "bvh" / rel
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    scene = BvhImporter().read(str(path), ImportOptions(frames=slice(0, 60)))
+    assert scene.meters_per_unit == pytest.approx(unit)
+    motion = next(iter(scene.animations.values()))
+    pos = global_positions(scene.skeleton.parents, motion.rotations, motion.translations, motion.scales)
+    tall = np.ptp(pos[..., 1], axis=1).max() * scene.meters_per_unit  # Y up: the tallest frame, metres
+    assert 0.25 < tall < 4.0  # a crab to an elephant, never 2 cm or 20 m
+
+
+def test_meters_per_unit_guess_is_scale_consistent():
+    from anymole_usd.plugins.io.bvh import guess_meters_per_unit
+
+    assert guess_meters_per_unit(180.0) == 0.01  # a person in centimetres
+    assert guess_meters_per_unit(70.0) == pytest.approx(0.0254)  # ... in inches
+    assert guess_meters_per_unit(1800.0) == 0.001  # ... in millimetres
+    assert guess_meters_per_unit(1.8) == 1.0  # ... in metres
+    assert guess_meters_per_unit(0.0) == 0.01  # nothing to measure: the common case
 
 
 # ----------------------------------------------------------------------------- bad input

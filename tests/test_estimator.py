@@ -65,6 +65,21 @@ def test_shapes_and_gradients(joints):
         assert any(g.abs().sum() > 0 for n, g in grads.items() if n.startswith(part)), part
 
 
+def test_depth_outputs_follow_the_distance_setting():
+    """Relative depth with a network (or blended) distance predicts a second, absolute depth per joint."""
+    from anymole_usd.plugins.estimator.training import EstimatorSettings, depth_outputs, train_estimator
+
+    assert depth_outputs(EstimatorSettings()) == 1  # default: relative depth, distance from rigid lengths
+    assert depth_outputs(EstimatorSettings(distance="blend")) == 2
+    assert depth_outputs(EstimatorSettings(depth_mode="absolute")) == 1
+    torch.manual_seed(0)
+    net = EstimatorNet(CnnBackbone(), 5, merge_channels=32, decoder_channels=16, depth_outputs=2)
+    out = net(torch.rand(2, 3, 32, 32), (64, 64))
+    assert out["depth"].shape == (2, 5) and out["depth_abs"].shape == (2, 5)
+    with pytest.raises(ValueError, match="distance"):
+        train_estimator(None, EstimatorSettings(distance="guess"))
+
+
 def test_loss_scales_depth_by_half_height_and_masks():
     out = {"joints2d": torch.zeros(1, 2, 2), "depth": torch.tensor([[0.5, 0.0]])}
     loss = estimator_loss(out, torch.zeros(1, 2, 2), torch.zeros(1, 2), image_height=100)
@@ -185,6 +200,26 @@ def test_render_set_from_real_renders(cesium_renders):
     assert 10 < train.projected_height.mean() < 64 and 1.0 < train.char_height < 2.5
 
 
+def test_relative_depth_and_distance_from_rigid_lengths(cesium_renders):
+    """Truth 2D + truth relative depth give back the camera depth; a zoomed view reads as nearer."""
+    from anymole_usd.plugins.estimator.depth import absolute_depth, back_project, centred_depth, rigid_pairs
+
+    train, held = cesium_renders
+    size = train.image_size
+    pairs, lengths = rigid_pairs(back_project(train.joints2d, train.depth, train.focal, size))
+    assert len(pairs) >= 10 and (lengths > 0.05).all()  # CesiumMan's bones (metres), not every pair
+    r, zc = centred_depth(held.depth, held.focal, size[0])
+    z, zc_fit = absolute_depth(held.joints2d, r, held.focal, size, pairs, lengths)
+    assert np.abs(z - held.depth).max() < 0.01 * held.char_height
+    # The same picture twice as large about the principal point is the character at half the distance.
+    centre = np.array([size[1] / 2, size[0] / 2])
+    _, zc_zoom = absolute_depth((held.joints2d - centre) * 2 + centre, 2 * r, held.focal, size, pairs, lengths)
+    np.testing.assert_allclose(zc_zoom, zc_fit / 2, rtol=0.02)
+    # Lengths 10% longer: a character 10% further away.
+    _, zc_long = absolute_depth(held.joints2d, r, held.focal, size, pairs, 1.1 * lengths)
+    np.testing.assert_allclose(zc_long, 1.1 * zc_fit, rtol=1e-6)
+
+
 def _quick_settings(**kw):
     from anymole_usd.plugins.estimator.training import EstimatorSettings
 
@@ -208,10 +243,21 @@ def test_training_lowers_validation_error_and_caches(cesium_renders, tmp_path):
     assert pred.joints2d.shape == (2, 19, 2) and pred.depth.shape == (2, 19)
     err = prediction_errors(pred, held)
     assert err["px"] < first["val_px"]
+    assert len(est.rigid_pairs) >= 10 and err["depth_frac"] < 1.0  # metres, within a height (80 steps at 64x64)
+    placed = predict(est, held.images, distance=held.depth.mean(1))  # a distance known from elsewhere
+    np.testing.assert_allclose(placed.depth.mean(1), held.depth.mean(1), rtol=1e-4)
+    np.testing.assert_allclose(placed.depth / placed.depth.mean(1, keepdims=True),
+                               pred.depth / pred.depth.mean(1, keepdims=True), rtol=1e-4)  # same relief
+    import dataclasses
+
+    no_lengths = dataclasses.replace(est, rigid_pairs=np.zeros((0, 2), np.int64), rigid_lengths=np.zeros(0))
+    np.testing.assert_allclose(predict(no_lengths, held.images).depth.mean(1),  # nothing rigid: view's mean
+                               est.view_refs["front"]["depth_ref"], rtol=1e-4)
     # Second run: same renders and settings -> the cached weights, same predictions, no training.
     again = train_estimator(train, _quick_settings(), cache_dir=tmp_path)
     assert again.cached and again.key == est.key
     assert np.allclose(predict(again, held.images).joints2d, pred.joints2d, atol=1e-4)
+    assert np.allclose(predict(again, held.images).depth, pred.depth, atol=1e-4)  # rigid lengths cached too
     # Any change of the renders or the settings is a different entry.
     assert train_estimator(train, _quick_settings(steps=1), cache_dir=tmp_path).key != est.key
 

@@ -503,6 +503,59 @@ def test_render_stage_plugin_and_cache(tmp_path, cesium):
     assert isinstance(again.cameras, Cameras) and again.cameras.names == ["front"]
 
 
+def test_ground_trajectory_root_gets_no_proxy(data_dir):
+    """Bandai's joint_Root (on the floor under the hips) gets no bone: the floor shows between the feet."""
+    from anymole_usd.plugins.io.bvh import read_bvh
+    from anymole_usd.plugins.render.proxies import bind_pose, proxy_geometry, trajectory_roots
+
+    bandai = data_dir / "bvh" / "humanoid" / "bandai_namco" / "dataset-1_kick_normal_001.bvh"
+    crab = data_dir / "bvh" / "nonhumanoid" / "truebones" / "Crabnew_Crab-dance-long.bvh"
+    cmu = data_dir / "bvh" / "humanoid" / "cmu" / "01_01.bvh"
+    up = np.array([0.0, 1.0, 0.0])
+    for path, expected in ((bandai, [0]), (crab, []), (cmu, [])):
+        sk = read_bvh(path, frames=slice(0, 1)).skeleton
+        assert np.flatnonzero(trajectory_roots(bind_pose(sk)[:, 3, :3], sk.parents, up)).tolist() == expected
+    sk = read_bvh(bandai, frames=slice(0, 1)).skeleton
+    _, _, point_joint, face_label, _ = proxy_geometry(sk, up=up)
+    assert not np.any(point_joint == 0) and not np.any(face_label == 1)  # no root -> hips bone
+    scene = load_scene(bandai, times=np.array([0.0]))  # standing, feet apart
+    result = render_views(scene.character, scene.motion, size=(128, 128), views=("front",))
+    u, v = result.joints.pixels[0, 0, 0]  # the root joint: on the floor between the feet
+    patch = result.parts[0, 0, int(v) - 4:int(v) + 1, int(u) - 1:int(u) + 2]
+    assert np.all(patch < 0)  # floor or background, not a body part
+
+
+def test_shot_cameras_cover_the_inbetween_root_path(bvh_proxy):
+    """Context runs right, the keyframe is back where the context ended: the root path between
+    them overshoots to the right, beyond every known pose; the shot's cameras keep it in frame."""
+    from anymole_usd.plugins.render.shot_cameras import inbetween_points, shot_cameras
+    from anymole_usd.plugins.render.skinning import pose_character
+
+    ch, motion = bvh_proxy
+    one = motion.select(np.array([0]))
+    times = np.array([0.0, 1, 2, 3, 4, 5, 30])
+    trans = np.repeat(one.translations, len(times), 0)
+    speed = 3.0  # skel units (x 0.056 m) per frame: about 5 m/s
+    trans[:, 0, 0] += speed * np.minimum(times, 5.0)  # the keyframe at 30 is where frame 5 was
+    known = Motion(times=times, rotations=np.repeat(one.rotations, len(times), 0), translations=trans,
+                   scales=np.repeat(one.scales, len(times), 0), joints=one.joints, fps=30.0)
+    pose = pose_character(ch, known)
+    cams = shot_cameras(ch, known, size=(64, 64), pose=pose)
+    assert cams.names == ["front", "left", "right", "back"] and cams.num_frames == 1
+    fill = np.arange(6.0, 30.0)
+    moved = inbetween_points(times, pose.vertices, fill)
+    centre_x = 0.5 * (moved.min(1) + moved.max(1))[:, 0]
+    known_x = 0.5 * (pose.vertices.min(1) + pose.vertices.max(1))[:, 0]
+    assert centre_x.max() > known_x.max() + 0.3  # the path does go past the known frames (metres)
+    pix, z = cams.project(moved)
+    assert (z > 0).all() and (pix >= 0).all() and (pix <= 64).all()  # every view, every in-between frame
+    fitted_on_known = Renderer(ch).auto_cameras(pose, size=(64, 64))
+    pix_known, _ = fitted_on_known.project(moved)
+    assert (pix_known < 0).any() or (pix_known > 64).any()  # what fitting on the known frames alone misses
+    front = shot_cameras(ch, known, size=(64, 64), views=("front",), pose=pose)
+    np.testing.assert_allclose(front.world_to_cam[0], cams.world_to_cam[0])  # one camera set, any subset
+
+
 def test_auto_cameras_reject_unknown_view():
     from anymole_usd.errors import InputError
 

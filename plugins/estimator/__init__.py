@@ -9,6 +9,8 @@ Modules, in the order data flows through them:
 - ``augment``: translation and colour jitter on torch batches;
 - ``backbones``: feature backbone plugins (``cnn`` from scratch, ``dinov2``);
 - ``model``: feature merger, heatmap decoder, soft-argmax, depth MLP;
+- ``depth``: depth about the character's mean joint depth, and its distance from
+  the rigid lengths between joints (no network involved);
 - ``training``: :func:`train_estimator` with a content-addressed weight cache;
 - ``predict``: :func:`predict` on new images (generated video frames);
 - ``frames``: a folder of images named by frame time (``--frames DIR``);

@@ -7,9 +7,10 @@ left/right confusions).
 Zoom (off by default in the paper; on here, see ``Augmentation.zoom``) scales
 the image about its centre, the principal point of the render cameras. For
 the estimator that is the same picture as the character standing ``zoom``
-times closer, so the depth targets are divided by the zoom: it teaches
-"bigger means nearer" and lets a character that travels towards the camera
-be read at distances the context never showed.
+times closer: absolute depth targets are divided by the zoom, relative ones
+(``depth.centred_depth``, drawn like image offsets) multiplied by it. It lets
+a character that travels towards the camera be read at sizes the context
+never showed.
 """
 from __future__ import annotations
 

@@ -79,8 +79,12 @@ class DepthHead(nn.Module):
     """
 
     def __init__(self, feat_channels: int, num_joints: int, embed_dim: int = 16, hidden: int = 256,
-                 pose_context: bool = True, pose_dim: int = 64) -> None:
+                 pose_context: bool = True, pose_dim: int = 64, normalise_pose: bool = False,
+                 outputs: int = 1) -> None:
         super().__init__()
+        # Positions about the skeleton's 2D centroid in units of its 2D spread: the same pose
+        # reads the same wherever the character stands and however near it is (relative depth).
+        self.normalise_pose = normalise_pose
         self.embed = nn.Embedding(num_joints, embed_dim)
         self.pose = None
         if pose_context:  # the whole 2D skeleton: its apparent size and shape tell how far away it is
@@ -89,7 +93,7 @@ class DepthHead(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(feat_channels + extra + 2 + embed_dim, hidden), nn.LayerNorm(hidden), nn.SiLU(),
             nn.Linear(hidden, hidden // 4), nn.LayerNorm(hidden // 4), nn.SiLU(),
-            nn.Linear(hidden // 4, 1),
+            nn.Linear(hidden // 4, outputs),
         )
 
     def forward(self, feats: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -98,10 +102,15 @@ class DepthHead(nn.Module):
         sampled = F.grid_sample(feats, grid[:, None], mode="bilinear", padding_mode="border", align_corners=False)
         sampled = sampled[:, :, 0].transpose(1, 2)  # (B, J, C)
         emb = self.embed.weight[None].expand(b, j, -1)
-        parts = [sampled, grid, emb]
+        pos = grid
+        if self.normalise_pose:
+            pos = grid - grid.mean(1, keepdim=True)
+            pos = pos / pos.pow(2).sum(-1).mean(1, keepdim=True).sqrt()[..., None].clamp_min(1e-3)
+        parts = [sampled, pos, emb]
         if self.pose is not None:
-            parts.append(self.pose(grid.reshape(b, 2 * j))[:, None].expand(b, j, -1))
-        return self.mlp(torch.cat(parts, -1))[..., 0]
+            parts.append(self.pose(pos.reshape(b, 2 * j))[:, None].expand(b, j, -1))
+        out = self.mlp(torch.cat(parts, -1))
+        return out[..., 0] if out.shape[-1] == 1 else out
 
 
 class EstimatorNet(nn.Module):
@@ -109,7 +118,7 @@ class EstimatorNet(nn.Module):
 
     def __init__(self, backbone: Backbone, num_joints: int, *, merge_channels: int = 96,
                  decoder_channels: int = 48, heatmap_stride: int = 4, embed_dim: int = 16,
-                 pose_context: bool = True) -> None:
+                 pose_context: bool = True, normalise_pose: bool = False, depth_outputs: int = 1) -> None:
         super().__init__()
         if num_joints < 1:
             raise ValueError("the estimator needs at least one joint")
@@ -119,7 +128,8 @@ class EstimatorNet(nn.Module):
         finest = backbone.strides[0]
         ups = max(0, math.ceil(math.log2(finest / heatmap_stride))) if finest > heatmap_stride else 0
         self.decoder = HeatmapDecoder(merge_channels, num_joints, ups, decoder_channels)
-        self.depth = DepthHead(merge_channels, num_joints, embed_dim, pose_context=pose_context)
+        self.depth = DepthHead(merge_channels, num_joints, embed_dim, pose_context=pose_context,
+                               normalise_pose=normalise_pose, outputs=depth_outputs)
 
     def forward(self, images: torch.Tensor, image_size: tuple[int, int]) -> dict[str, torch.Tensor]:
         big_h, big_w = image_size
@@ -132,7 +142,12 @@ class EstimatorNet(nn.Module):
         # Depth reads features where the joint is, but does not move the 2D estimate.
         grid = 2.0 * cells.detach() / torch.tensor([hw, hh], dtype=cells.dtype, device=cells.device) - 1.0
         depth = self.depth(merged, grid)
-        return {"joints2d": joints, "depth": depth, "heatmaps": heatmaps}
+        out = {"joints2d": joints, "heatmaps": heatmaps}
+        if depth.dim() == 3:  # a second depth per joint: absolute, in dataset.normalised_depth's unit
+            out["depth"], out["depth_abs"] = depth[..., 0], depth[..., 1]
+        else:
+            out["depth"] = depth
+        return out
 
 
 def network_input_size(image_size: tuple[int, int], longer_side: int, multiple: int) -> tuple[int, int]:

@@ -17,16 +17,23 @@ class Prediction:
 
     joints2d: np.ndarray  # (N, J, 2) float32
     depth: np.ndarray  # (N, J) float32 camera-space z, metres, in ``view``'s camera
-    depth_norm: np.ndarray  # (N, J) float32 the network's depth unit (see dataset.normalised_depth)
+    depth_norm: np.ndarray  # (N, J) float32 the network's depth unit (depth.centred_depth or
+    # dataset.normalised_depth, after the estimator's depth_mode)
     view: str
 
 
 def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "front", batch_size: int = 16,
-            device: str | None = None) -> Prediction:
+            device: str | None = None, distance: np.ndarray | None = None) -> Prediction:
     """Joints of ``images`` (N, H, W, 3) uint8, seen from the training camera ``view``.
 
-    The images must have the renders' size; depth is converted to metres with
-    that view's reference depth and focal length.
+    The images must have the renders' size. Depth in metres: with the default
+    ``depth_mode="relative"`` the network's depths about the character's mean
+    depth, placed at the distance that gives the character its rigid lengths
+    (:mod:`.depth`); with ``"absolute"`` the view's reference depth plus the
+    network's offset. ``distance`` (N,) metres, when the caller knows it better
+    (e.g. the mean joint depth of the keyframe-interpolated pose), replaces the
+    estimated distance: the joints keep their predicted depths about their mean
+    and that mean becomes ``distance``.
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -39,7 +46,7 @@ def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "fro
     net = estimator.net
     dev = device or next(net.parameters()).device
     net.to(dev).eval()
-    out_xy, out_d = [], []
+    out_xy, out_d, out_a = [], [], []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
             x = to_network(torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(dev),
@@ -47,11 +54,34 @@ def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "fro
             out = net(x, estimator.image_size)
             out_xy.append(out["joints2d"].cpu().numpy())
             out_d.append(out["depth"].cpu().numpy())
+            if "depth_abs" in out:
+                out_a.append(out["depth_abs"].cpu().numpy())
     j = estimator.num_joints
     xy = np.concatenate(out_xy).astype(np.float32) if out_xy else np.zeros((0, j, 2), np.float32)
     d = np.concatenate(out_d).astype(np.float32) if out_d else np.zeros((0, j), np.float32)
     ref = estimator.view_refs[view]
-    z = camera_depth(d, ref["depth_ref"], ref["focal"], estimator.image_size[0])
+    if estimator.settings.depth_mode == "relative":
+        from .depth import absolute_depth
+
+        if len(estimator.rigid_pairs):
+            z, zc = absolute_depth(xy, d, ref["focal"], estimator.image_size, estimator.rigid_pairs,
+                                   estimator.rigid_lengths)
+        else:  # no length to measure the distance with (e.g. two joints at one point): the view's mean depth
+            zc = np.full(len(d), ref["depth_ref"])
+            rho = (d - d.mean(-1, keepdims=True)) * (estimator.image_size[0] / 2) / ref["focal"]
+            z = (zc[:, None] * (1.0 + rho)).astype(np.float32)
+        if out_a and estimator.settings.distance != "lengths":
+            a = np.concatenate(out_a)
+            net = camera_depth(a, ref["depth_ref"], ref["focal"], estimator.image_size[0]).mean(-1)
+            want = net if estimator.settings.distance == "network" else np.sqrt(np.maximum(net, 1e-6) * zc)
+            z = (z * (want / np.maximum(zc, 1e-9))[:, None]).astype(np.float32)
+    else:
+        z = camera_depth(d, ref["depth_ref"], ref["focal"], estimator.image_size[0])
+    if distance is not None:
+        distance = np.asarray(distance, dtype=np.float64).reshape(-1)
+        if distance.shape != (len(z),):
+            raise ValueError(f"distance must have one value per image ({len(z)}), got {distance.shape}")
+        z = (z * (distance / np.maximum(z.mean(-1), 1e-9))[:, None]).astype(np.float32)
     return Prediction(xy, z, d, view)
 
 

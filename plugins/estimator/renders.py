@@ -62,19 +62,22 @@ def from_render_result(result, *, key_times: Sequence[float] = (), fps: float = 
 
 def render_motion(character, motion, cameras=None, *, views: Sequence[str] = VIEWS,
                   size: tuple[int, int] = (256, 256), key_times: Sequence[float] = (), device: str | None = None,
-                  ground: bool = True) -> tuple[RenderSet, object]:
+                  ground: bool = True, fill_times: Sequence[float] | None = None) -> tuple[RenderSet, object]:
     """Render every frame of ``motion`` from every view -> (RenderSet, cameras).
 
-    Without ``cameras``, fixed cameras are fitted around the whole ``motion``
-    (``size`` = (height, width)). ``char_height`` is the mean vertical extent of
-    the posed character in metres.
+    Without ``cameras``, the shot's cameras are fitted around ``motion`` as the
+    known frames (:func:`~anymole_usd.plugins.render.shot_cameras.shot_cameras`,
+    ``size`` = (height, width)); pass ``fill_times`` for the times that will be
+    generated. ``char_height`` is the mean vertical extent of the posed
+    character in metres.
     """
+    from anymole_usd.plugins.render.shot_cameras import shot_cameras
     from anymole_usd.plugins.render.views import Renderer, RenderResult
 
     renderer = Renderer(character, device=device, ground=ground)
     pose = renderer.pose(motion)
     if cameras is None:
-        cameras = renderer.auto_cameras(pose, views=views, size=size)
+        cameras = shot_cameras(character, motion, fill_times, size=size, views=views, pose=pose)
     result = RenderResult.concatenate(list(renderer.iter_chunks(motion, cameras, pose=pose)))
     up = pose.vertices @ character.up
     char_h = float(np.ptp(up, axis=1).mean()) if up.size else 1.0
@@ -87,8 +90,8 @@ def render_shot(shot: str, *, prim: str | None = None, context: tuple[float, flo
     """Render a shot's known frames (context + keyframes) from each view.
 
     The timeline (context, keyframes) is the one ``inbetween`` would use, with
-    the same ``--context``/``--keys`` overrides. Cameras default to fixed
-    cameras fitted around the known frames.
+    the same ``--context``/``--keys`` overrides. Cameras default to the shot's
+    cameras (``shot_cameras``: the known frames and the in-between root path).
     """
     from anymole_usd.errors import InputError
     from anymole_usd.pipeline import InbetweenOptions, plan
@@ -102,5 +105,5 @@ def render_shot(shot: str, *, prim: str | None = None, context: tuple[float, flo
         raise InputError("no context or keyframe samples to learn the character from", file=shot, prim=job.anim_path)
     character = read_character(stage, job.binding, file=shot)
     renders, cameras = render_motion(character, known, cameras, views=views, size=size, key_times=tl.keys,
-                                     device=device)
+                                     device=device, fill_times=tl.generated_times)
     return ShotRenders(renders, character, cameras, known, tl.context_times, np.asarray(tl.keys), job.anim_path)

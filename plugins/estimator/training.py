@@ -28,7 +28,7 @@ from .backbones import build_backbone
 from .dataset import KEY_WEIGHT, TRAIN_VIEWS, RenderSet, estimator_selection
 from .model import EstimatorNet, estimator_loss, heatmap_loss, network_input_size, to_network
 
-FORMAT_VERSION = 2  # bump when a change makes cached weights stale
+FORMAT_VERSION = 3  # bump when a change makes cached weights stale
 CACHE_ENV = "ANYMOLE_USD_CACHE"
 Progress = Callable[[str, float], None]
 
@@ -53,6 +53,14 @@ class EstimatorSettings:
     heatmap_stride: int = 4
     pose_context: bool = True  # the whole 2D skeleton in the depth MLP's input (an addition to the paper)
     heatmap_weight: float = 20.0  # auxiliary Gaussian-heatmap cross-entropy; 0: the paper's loss only
+    # "relative": depth about the character's mean joint depth, distance from its rigid lengths (depth.py);
+    # "absolute": the paper's depth about each view's mean training depth
+    depth_mode: str = "relative"
+    normalise_pose: bool = True  # depth head sees 2D positions about the skeleton's centroid, per its spread
+    # relative mode: the character's distance from its rigid "lengths" (default: holds at any distance),
+    # from a second "network" depth per joint (the paper's absolute unit: cannot extrapolate beyond the
+    # training renders' depths), or "blend" (geometric mean of the two); see docs/benchmarks.md
+    distance: str = "lengths"
     threads: int | None = None  # torch CPU threads while training; None: fewer when the machine is busy
 
     def to_dict(self) -> dict:
@@ -81,6 +89,8 @@ class TrainedEstimator:
     input_size: tuple[int, int]  # (h, w) the network sees
     view_refs: dict[str, dict]  # view -> {"depth_ref": metres, "focal": fy pixels}
     key: str
+    rigid_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # (K, 2) joint pairs
+    rigid_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (K,) metres
     history: list[dict] = field(default_factory=list)
     cached: bool = False
     train_seconds: float = 0.0
@@ -120,6 +130,10 @@ def train_estimator(renders: RenderSet, settings: EstimatorSettings | None = Non
     ``renders`` is used as given, weights included.
     """
     settings = settings or EstimatorSettings()
+    if settings.depth_mode not in ("relative", "absolute"):
+        raise ValueError(f"depth_mode must be 'relative' or 'absolute', got {settings.depth_mode!r}")
+    if settings.distance not in ("lengths", "network", "blend"):
+        raise ValueError(f"distance must be 'lengths', 'network' or 'blend', got {settings.distance!r}")
     data = estimator_selection(renders, settings.views, settings.key_weight) if select else renders
     backbone = build_backbone(settings.backbone, settings.backbone_model)
     key = estimator_key(data, settings, backbone.model_id)
@@ -142,6 +156,11 @@ def train_estimator(renders: RenderSet, settings: EstimatorSettings | None = Non
     if use_cache:
         save_estimator(est, folder)
     return est
+
+
+def depth_outputs(settings: EstimatorSettings) -> int:
+    """Depths per joint the network predicts: a relative one, plus an absolute one for a network distance."""
+    return 2 if settings.depth_mode == "relative" and settings.distance != "lengths" else 1
 
 
 def training_threads(requested: int | None, device: str = "cpu") -> int:
@@ -193,17 +212,37 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
                                     backbone.size_multiple)
     net = EstimatorNet(backbone, data.num_joints, merge_channels=settings.merge_channels,
                        decoder_channels=settings.decoder_channels, heatmap_stride=settings.heatmap_stride,
-                       pose_context=settings.pose_context).to(device)
+                       pose_context=settings.pose_context, normalise_pose=settings.normalise_pose,
+                       depth_outputs=depth_outputs(settings)).to(device)
     net = net.to(memory_format=torch.channels_last)  # ~20% faster convolutions on CPU (oneDNN)
     refs = view_references(data)
     ref = torch.tensor([refs[v]["depth_ref"] for v in data.views], dtype=torch.float32, device=device)
     focal = torch.from_numpy(data.focal).to(device)
     half = image_size[0] / 2.0
+    relative = settings.depth_mode == "relative"
+    pairs, lengths = np.zeros((0, 2), np.int64), np.zeros(0)
+    if relative:
+        from .depth import back_project, centred_depth, rigid_pairs
 
-    def depth_unit(z: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
-        """Camera depth -> the network's unit (dataset.normalised_depth), per picked sample."""
+        rel_depth = torch.from_numpy(centred_depth(data.depth, data.focal, image_size[0])[0]).to(device)
+        pairs, lengths = rigid_pairs(back_project(data.joints2d, data.depth, data.focal, image_size))
+
+    def absolute_unit(z: torch.Tensor, pick: torch.Tensor, zoom: torch.Tensor | None = None) -> torch.Tensor:
+        """dataset.normalised_depth of the depths (divided by the zoom), per picked sample."""
+        if zoom is not None:
+            z = z / zoom[:, None]
         r = ref[pick, None]
         return (z - r) * focal[pick, None] / (r * half)
+
+    def depth_unit(z: torch.Tensor, pick: torch.Tensor, zoom: torch.Tensor | None = None) -> torch.Tensor:
+        """Depth target in the network's unit, per picked sample; ``zoom`` (B,) from augmentation.
+
+        Relative: ``depth.centred_depth``, which grows with the image when it is
+        zoomed. Absolute: ``dataset.normalised_depth`` of the depths divided by the zoom.
+        """
+        if relative:
+            return rel_depth[pick] if zoom is None else rel_depth[pick] * zoom[:, None]
+        return absolute_unit(z, pick, zoom)
 
     # Resize once; batches are converted back to float per step.
     images = torch.cat([(to_network(torch.from_numpy(data.images[i:i + 64]), input_size) * 255).round()
@@ -228,8 +267,12 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
         x = images[pick].float().div_(255.0).contiguous(memory_format=torch.channels_last)
         aug = augment(x, joints[pick], image_size, settings.augmentation, gen)
         out = net(aug.images, image_size)
-        target_depth = depth_unit(depth[pick] * aug.depth_scale[:, None], pick)
+        target_depth = depth_unit(depth[pick], pick, 1.0 / aug.depth_scale)
         loss = estimator_loss(out, aug.joints2d, target_depth, image_size[0], aug.inside)
+        if "depth_abs" in out:  # the second depth: the paper's MSE in half-image-height units
+            dz = (out["depth_abs"] - absolute_unit(depth[pick], pick, 1.0 / aug.depth_scale)) * half
+            m = aug.inside.to(dz.dtype)
+            loss = loss + (dz * dz * m).sum() / (3 * m.sum()).clamp_min(1.0)
         if settings.heatmap_weight > 0:
             loss = loss + settings.heatmap_weight * heatmap_loss(out["heatmaps"], aug.joints2d, image_size,
                                                                  aug.inside)
@@ -252,7 +295,8 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
-    return TrainedEstimator(net, settings, list(data.joint_names), image_size, input_size, refs, key, history,
+    return TrainedEstimator(net, settings, list(data.joint_names), image_size, input_size, refs, key,
+                            np.asarray(pairs, np.int64), np.asarray(lengths, np.float64), history,
                             train_seconds=time.perf_counter() - start)
 
 
@@ -289,6 +333,7 @@ def save_estimator(est: TrainedEstimator, folder: str | os.PathLike) -> Path:
         meta = {"version": FORMAT_VERSION, "key": est.key, "settings": est.settings.to_dict(),
                 "backbone_model": est.net.backbone.model_id, "joint_names": est.joint_names,
                 "image_size": list(est.image_size), "input_size": list(est.input_size), "view_refs": est.view_refs,
+                "rigid_pairs": np.asarray(est.rigid_pairs).tolist(), "rigid_lengths": np.asarray(est.rigid_lengths).tolist(),
                 "history": est.history, "train_seconds": est.train_seconds}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if folder.exists():
@@ -312,7 +357,8 @@ def load_estimator(folder: str | os.PathLike, *, backbone=None, device: str = "c
         backbone = build_backbone(settings.backbone, meta.get("backbone_model") or settings.backbone_model)
     net = EstimatorNet(backbone, len(meta["joint_names"]), merge_channels=settings.merge_channels,
                        decoder_channels=settings.decoder_channels, heatmap_stride=settings.heatmap_stride,
-                       pose_context=settings.pose_context)
+                       pose_context=settings.pose_context, normalise_pose=settings.normalise_pose,
+                       depth_outputs=depth_outputs(settings))
     state = torch.load(folder / "weights.pt", map_location=device, weights_only=True)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("backbone.") or backbone.trainable for k in missing):
@@ -320,5 +366,7 @@ def load_estimator(folder: str | os.PathLike, *, backbone=None, device: str = "c
                          f"{len(unexpected)} unexpected)")
     net.to(device).eval()
     return TrainedEstimator(net, settings, list(meta["joint_names"]), tuple(meta["image_size"]),
-                            tuple(meta["input_size"]), meta["view_refs"], meta["key"], meta.get("history", []),
+                            tuple(meta["input_size"]), meta["view_refs"], meta["key"],
+                            np.asarray(meta.get("rigid_pairs", []), np.int64).reshape(-1, 2),
+                            np.asarray(meta.get("rigid_lengths", []), np.float64), meta.get("history", []),
                             train_seconds=float(meta.get("train_seconds", 0.0)), path=str(folder))

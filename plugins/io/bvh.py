@@ -323,6 +323,42 @@ def layout_from_custom_data(custom: dict, num_joints: int):
     return channels, [(int(p), o) for p, o in zip(parents, offsets)]
 
 
+# Lengths BVH files are written in, metres per unit: metre (Truebones), CMU's converted units
+# (1/0.45 inch, as in the CMU ASF files), inch, centimetre (Bandai Namco, Mixamo, LaFAN1), millimetre.
+CANDIDATE_UNITS = (1.0, 0.0254 / 0.45, 0.0254, 0.01, 0.001)
+TYPICAL_SIZE_M = 1.5  # a character's largest extent, metres, on the log scale the units are chosen on
+
+
+def posed_extent(parents: np.ndarray, motion: Motion, samples: int = 16) -> float:
+    """Median over up to ``samples`` evenly spaced frames of the posed joints' largest extent (file units).
+
+    Posed rather than rest: some files put the start position in the hips'
+    OFFSET (Bandai Namco's rest pose spans 4.6 m for a 1.8 m person).
+    """
+    from anymole_usd.kinematics import global_positions
+
+    n = motion.num_frames
+    if n == 0:
+        return 0.0
+    idx = np.unique(np.linspace(0, n - 1, min(n, samples)).round().astype(int))
+    pos = global_positions(parents, motion.rotations[idx], motion.translations[idx], motion.scales[idx])
+    return float(np.median(np.ptp(pos, axis=1).max(-1)))
+
+
+def guess_meters_per_unit(extent: float) -> float:
+    """metersPerUnit for a BVH character whose largest posed extent is ``extent`` file units.
+
+    The candidate unit that brings the extent closest to a 1.5 m character on a
+    log scale: Bandai Namco humans (about 180 units) -> centimetres, CMU
+    (about 30 units) -> CMU's 1/0.45 inch, Truebones animals (1-3 units) ->
+    metres. A guess: --meters-per-unit overrides it.
+    """
+    if not np.isfinite(extent) or extent <= 0:
+        return 0.01
+    units = np.asarray(CANDIDATE_UNITS)
+    return float(units[np.argmin(np.abs(np.log(extent * units / TYPICAL_SIZE_M)))])
+
+
 class BvhImporter(Importer):
     name = "bvh"
     extensions = (".bvh",)
@@ -332,9 +368,10 @@ class BvhImporter(Importer):
         clip = read_bvh(path, options.frames, scale=options.scale)
         label = clip.skeleton.name or "clip"
         notes = ["--animation ignored: a BVH file holds one clip"] if options.animation else []
-        # BVH has no units; centimetres is the common case (override with --meters-per-unit).
+        # BVH has no units: guess them from the character's size (override with --meters-per-unit).
+        mpu = guess_meters_per_unit(posed_extent(clip.skeleton.parents, clip.motion) / options.scale)
         return Scene(skeleton=clip.skeleton, animations={label: clip.motion}, bound=label, up_axis="Y",
-                     meters_per_unit=0.01 / options.scale, skeleton_custom_data=layout_custom_data(clip),
+                     meters_per_unit=mpu / options.scale, skeleton_custom_data=layout_custom_data(clip),
                      notes=notes)
 
 

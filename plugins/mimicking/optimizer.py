@@ -19,16 +19,23 @@ with these normalisations (defaults 1 / 50 / 7000 / 30000, the paper's weights):
 - ``E_img``: sum over pixels of the channel-summed squared difference between the
   soft render and the frame (RGB in [0, 1]), divided by the frame's foreground
   pixel count (pixels that differ from the background), i.e. per character pixel;
+  rendered at ``image_size`` pixels high (64 by default) against the frame
+  area-averaged to that size, which keeps it per character pixel and cuts the soft
+  rasteriser's cost by the area ratio (see :func:`image_term_renderer`);
 - ``E_pos``: squared distance of ``P`` from the root linearly interpolated between
   the gap's two keyframes, in character heights;
 - ``E_rot``: mean over joints of the squared quaternion difference to the previous
   (already optimised, keyframe-side) frame's rotations, signs aligned.
 
 Adam (lr 1e-2; the paper's 2e-3 under-converges in 100 steps with this
-parameterisation, measured in docs/benchmarks.md) with a triangular cyclic learning rate (``lr / 10`` to ``lr``, cycles
-of ``cycle`` steps), 100 iterations per front, the gradient norm clipped at 1.0 per
-frame, and per frame a reset to its best parameters (Adam moments cleared) when its
-loss exceeds ``reset_factor`` x its best or has not improved for ``patience`` steps.
+parameterisation, measured on four clips in docs/benchmarks.md) with a triangular
+cyclic learning rate (``lr / 10`` to ``lr``, cycles of ``cycle`` steps), 100
+iterations per front, the gradient norm clipped at 1.0 per frame, and per frame a
+reset to its best parameters when its loss exceeds ``reset_factor`` x its best or
+has not improved for ``patience`` steps. A reset clears that frame's Adam momentum
+and halves its step length from then on (``reset_shrink``, down to
+``min_step_scale``): backtracking, so a frame near its optimum takes shorter steps
+instead of being kicked out again at full length.
 Root parameters are in character heights, so one learning rate suits rotations
 (radians) and positions alike. Every term is vectorised over the frames of a front.
 """
@@ -54,12 +61,21 @@ class MimicSettings:
     lambda_img: float = 50.0
     lambda_pos: float = 7000.0
     lambda_rot: float = 30000.0
+    # "absolute": camera-depth errors as they are (the video prior first puts the estimator's depths at the
+    # interpolated pose's distance); "relative": about each frame's mean depth (measured worse with both
+    # oracle and estimator depths, docs/benchmarks.md); "none": 2D only
+    depth_term: str = "absolute"
     lr: float = 1e-2  # the paper's 2e-3 moves too little in 100 steps here (see docs/benchmarks.md)
     iterations: int = 100
     cycle: int = 50  # steps per learning-rate cycle
+    lr_floor: float = 0.1  # the cycle's lowest learning rate as a fraction of lr
+    lr_mode: str = "triangular"  # CyclicLR mode: "triangular" (constant peaks) or "triangular2" (peaks halve per cycle)
     grad_clip: float = 1.0
     reset_factor: float = 2.0
     patience: int = 40
+    reset_shrink: float = 0.5  # a frame's step length is multiplied by this at each reset (backtracking)
+    min_step_scale: float = 1.0 / 64
+    image_size: int = 64  # height in pixels the image term renders and compares at (0: the frames' own size)
     visible_every: int = 10  # re-ray-cast the soft renderer's visible triangles every k steps
     device: str = "cpu"
 
@@ -101,6 +117,37 @@ def skel_camera(cameras, skel_to_world: np.ndarray, view: int = 0) -> np.ndarray
     return np.asarray(cameras.K)[view] @ (w2c @ np.asarray(skel_to_world).T)[:3]
 
 
+def image_term_renderer(character, cameras, settings: "MimicSettings", background: np.ndarray | None = None):
+    """The soft renderer for E_img, at ``settings.image_size`` pixels high (same aspect and view).
+
+    The image term matches silhouettes and part colours; a lower resolution keeps
+    that signal and cuts the soft rasteriser's pairs by the area ratio (the frames
+    are area-averaged to the same size in :class:`FrontProblem`). ``background``
+    (V, H, W, 3) uint8 at the cameras' size is the backdrop behind the character
+    (e.g. the floor the frames show, ``Renderer.background``), area-averaged likewise.
+    """
+    from anymole_usd.plugins.render.soft import SoftRenderer
+
+    h = min(int(settings.image_size) or cameras.height, cameras.height)
+    w = max(1, round(cameras.width * h / cameras.height))
+    bg = None
+    if background is not None:
+        bg = area_resize(torch.as_tensor(np.asarray(background), dtype=torch.float32) / 255.0, h, w)
+    if h < cameras.height:
+        k = np.array(cameras.K, dtype=np.float64, copy=True)
+        k[:, :2] *= h / cameras.height  # pixel coordinates (centres at +0.5) scale with the image
+        cameras = cameras.__class__(list(cameras.names), k, cameras.world_to_cam, w, h, cameras.near, cameras.far)
+    return SoftRenderer(character, cameras, device=settings.device, background=bg)
+
+
+def area_resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, H, W, C) -> (N, height, width, C) by area averaging (identity when the size matches)."""
+    if images.shape[1:3] == (height, width):
+        return images
+    x = torch.nn.functional.interpolate(images.permute(0, 3, 1, 2), size=(height, width), mode="area")
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
 # ------------------------------------------------------------------ quaternions (xyzw, torch)
 def quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ax, ay, az, aw = a.unbind(-1)
@@ -137,6 +184,8 @@ class FrontProblem:
         self.q_init, self.t_base, self.scales, self.p_interp = t(q_init), t(t_base), t(scales), t(p_interp)
         self.q_anchor, self.w_anchor = t(q_anchor), t(w_anchor)  # (B, 2, J, 4), (B, 2)
         self.targets2d, self.images = t(targets2d), None if images is None else t(images) / 255.0
+        if self.images is not None and view.renderer is not None:
+            self.images = area_resize(self.images, view.renderer.cameras.height, view.renderer.cameras.width)
         h_img = view.image_size[0]
         if weights2d is not None:
             self.w2d = t(weights2d) * (REFERENCE_HEIGHT / h_img) ** 2
@@ -167,9 +216,13 @@ class FrontProblem:
         if s.lambda_joint and self.targets2d is not None:
             pos, _ = forward_kinematics(self.parents, q, trans, self.scales)
             total = total + s.lambda_joint * joint_loss(pos, self.targets2d, self.w2d, self.camera, reduction="none")
-            if self.depth is not None:
+            if self.depth is not None and s.depth_term != "none":
                 z = pos @ self.camera[2, :3] + self.camera[2, 3]
-                total = total + s.lambda_joint * (self.w2d * self.depth_scale * (z - self.depth) ** 2).sum(-1)
+                dz = z - self.depth
+                if s.depth_term == "relative":  # about the frame's (weighted) mean depth
+                    wz = self.w2d / self.w2d.sum(-1, keepdim=True).clamp_min(1e-12)
+                    dz = dz - (wz * dz).sum(-1, keepdim=True)
+                total = total + s.lambda_joint * (self.w2d * self.depth_scale * dz ** 2).sum(-1)
         if s.lambda_img and self.images is not None:
             r = self.view.renderer
             if self.visible is None or step % max(1, s.visible_every) == 0:
@@ -200,11 +253,13 @@ def optimise(problem: FrontProblem, settings: MimicSettings, stats: MimicStats |
     v = torch.zeros((b, n_j, 3), dtype=dt, device=dev, requires_grad=True)
     p = torch.zeros((b, len(problem.roots), 3), dtype=dt, device=dev, requires_grad=True)
     opt = torch.optim.Adam([v, p], lr=settings.lr)
-    sched = torch.optim.lr_scheduler.CyclicLR(opt, base_lr=settings.lr / 10, max_lr=settings.lr,
-                                              step_size_up=max(1, settings.cycle // 2), cycle_momentum=False)
+    sched = torch.optim.lr_scheduler.CyclicLR(opt, base_lr=settings.lr * settings.lr_floor, max_lr=settings.lr,
+                                              step_size_up=max(1, settings.cycle // 2), mode=settings.lr_mode,
+                                              cycle_momentum=False)
     best = torch.full((b,), float("inf"), dtype=dt, device=dev)
     best_v, best_p = v.detach().clone(), p.detach().clone()
     stall = torch.zeros(b, dtype=torch.long, device=dev)
+    step_scale = torch.ones(b, dtype=dt, device=dev)
     for step in range(settings.iterations):
         if hook is not None:
             with torch.no_grad():
@@ -225,18 +280,25 @@ def optimise(problem: FrontProblem, settings: MimicSettings, stats: MimicStats |
             v.grad.mul_(scale[:, None, None])
             p.grad.mul_(scale[:, None, None])
             if reset.any():
+                # Back to the best state with momentum cleared and this frame's steps halved. The second
+                # moments stay: zeroing them made the next Adam step ~3x lr in every coordinate (bias
+                # correction uses the global step count), which overshot again and looped on resets.
                 v[reset], p[reset] = best_v[reset], best_p[reset]
                 v.grad[reset], p.grad[reset] = 0.0, 0.0
                 for param in (v, p):
                     st = opt.state.get(param)
                     if st:
                         st["exp_avg"][reset] = 0.0
-                        st["exp_avg_sq"][reset] = 0.0
+                step_scale[reset] = (step_scale[reset] * settings.reset_shrink).clamp_min(settings.min_step_scale)
                 stall[reset] = 0
                 if stats is not None:
                     stats.resets += int(reset.sum())
+            v0, p0 = v.detach().clone(), p.detach().clone()
         opt.step()
         sched.step()
+        with torch.no_grad():  # per-frame step length (Adam's lr is shared by the front)
+            v.copy_(v0 + step_scale[:, None, None] * (v - v0))
+            p.copy_(p0 + step_scale[:, None, None] * (p - p0))
     with torch.no_grad():  # the last step's parameters are scored too
         final = problem.losses(v, p, settings.iterations)
         better = final < best

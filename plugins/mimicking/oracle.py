@@ -43,16 +43,19 @@ def clip_character(clip):
     return proxy_character(clip.skeleton, up_axis=clip.up_axis.lstrip("+-"), meters_per_unit=clip.meters_per_unit)
 
 
-def front_camera(character, known: Motion, size: tuple[int, int]):
-    """The front camera fitted around the known frames (what the video prior renders with)."""
+def front_camera(character, known: Motion, size: tuple[int, int], fill_times=None):
+    """The shot's front camera (``shot_cameras``: the one the estimator and the video prior use)."""
+    from anymole_usd.plugins.render.shot_cameras import shot_cameras
     from anymole_usd.plugins.render.views import Renderer
 
     renderer = Renderer(character, ground=False, shadows=False)
-    return renderer, renderer.auto_cameras(renderer.pose(known), views=("front",), size=size)
+    return renderer, shot_cameras(character, known, fill_times, size=size, views=("front",),
+                                  pose=renderer.pose(known))
 
 
 def oracle_case(clip, context: tuple[int, int], keys: list[int], *, size=(128, 128), rate: float = 15.0,
-                images: bool = True, joints: bool = True, depth: bool = True, soft_renderer: bool = True) -> OracleCase:
+                images: bool = True, joints: bool = True, depth: bool = True, soft_renderer: bool = True,
+                settings=None) -> OracleCase:
     """Known samples of a window, the mimicking grid, and oracle targets rendered from the truth."""
     c0, c1 = context
     known = clip.motion.select(np.concatenate([np.arange(c0, c1 + 1), np.asarray(keys)]))
@@ -74,8 +77,8 @@ def oracle_case(clip, context: tuple[int, int], keys: list[int], *, size=(128, 1
         targets.images = renderer.render(truth, cams).images[0]
     soft = None
     if soft_renderer:
-        from anymole_usd.plugins.render.soft import SoftRenderer
+        from .optimizer import MimicSettings, image_term_renderer
 
-        soft = SoftRenderer(character, cams)
+        soft = image_term_renderer(character, cams, settings or MimicSettings())
     view = MimicView(camera, size, float(clip.size), soft, float(cams.K[0, 1, 1]))
     return OracleCase(known, grid, truth, targets, view, cams, character)

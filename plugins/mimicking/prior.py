@@ -10,13 +10,17 @@ Parameters (``--param key=value`` in the CLI; ``video_dir`` may become ``--video
   asked for exactly those times;
 - ``size``: render/frame size ``HxW`` (default: the folder frames' size, else 256x256);
 - ``sigma``: Gaussian temporal filter after upsampling, in stage frames (default 0: off);
-- ``iterations``, ``lr``, ``lambda_joint``, ``lambda_img``, ``lambda_pos``, ``lambda_rot``: see
+- ``iterations``, ``lr``, ``lambda_joint``, ``lambda_img``, ``lambda_pos``, ``lambda_rot``, ``image_size``: see
   :mod:`.optimizer`; ``estimator_steps``: estimator training steps;
+- ``estimator_distance``: ``interp`` (default) places the estimator's joint depths at the camera
+  distance of the pose interpolated between the nearest known samples (the network keeps the depths
+  about their mean); ``estimator``: the estimator's own distance from rigid lengths;
 - ``character``: (programmatic use) a render Character; without it the skeleton is
   drawn with bone proxies, because an InbetweenRequest carries no mesh.
 
-The frames must be seen from the front camera this prior fits around the known
-frames (the render stage's ``auto_cameras`` for view ``front`` at ``size``).
+The frames must be seen from the shot's front camera at ``size``:
+``anymole_usd.plugins.render.shot_cameras.shot_cameras(character, known, size=size)``
+(fitted once per shot from the known frames, shared with the estimator).
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ from anymole_usd.errors import InputError
 from anymole_usd.motion import Motion
 from anymole_usd.prior import InbetweenRequest, Prior
 
-SETTING_KEYS = ("iterations", "lr", "lambda_joint", "lambda_img", "lambda_pos", "lambda_rot", "device")
+SETTING_KEYS = ("iterations", "lr", "lambda_joint", "lambda_img", "lambda_pos", "lambda_rot", "image_size",
+                "depth_term", "device")
 
 
 # Parameters handed through to a diffusion video source (plugins/video DiffusionVideoPrior).
@@ -68,10 +73,9 @@ class VideoPrior(Prior):
     def fill(self, request: InbetweenRequest) -> Motion:
         from anymole_usd.plugins.estimator.renders import render_motion
         from anymole_usd.plugins.render.proxies import proxy_character
-        from anymole_usd.plugins.render.soft import SoftRenderer
         from anymole_usd.plugins.render.views import parse_size
 
-        from .optimizer import MimicSettings, MimicTargets, MimicView, mimic, skel_camera
+        from .optimizer import MimicSettings, MimicTargets, MimicView, image_term_renderer, mimic, skel_camera
         from .schedule import build_grid
         from .upsample import upsample
 
@@ -91,11 +95,13 @@ class VideoPrior(Prior):
         character = p.get("character") or request.character or proxy_character(skel, up_axis=request.up_axis,
                                                           meters_per_unit=request.meters_per_unit)
         request.report("video prior: rendering known frames", 0.0)
+        # the shot's cameras (shot_cameras with its default fill times): what users render frames with
         renders, cameras = render_motion(character, known, size=tuple(size), key_times=request.timeline.keys)
         front = [i for i, n in enumerate(cameras.names) if n == "front"][0]
         known_frames = {float(t): img for t, img in zip(renders.times[renders.views == "front"],
                                                         renders.images[renders.views == "front"])}
-        if hasattr(source, "adapt") and int(p.get("icadapt_steps", 500)) > 0:
+        # a folder of frames has nothing to adapt (and building the clips costs seconds on a long shot)
+        if hasattr(source, "adapt") and not hasattr(source, "folder") and int(p.get("icadapt_steps", 500)) > 0:
             from anymole_usd.plugins.estimator.dataset import icadapt_clips
 
             request.report("video prior: ICAdapt", 0.1)
@@ -106,6 +112,10 @@ class VideoPrior(Prior):
         images = np.zeros((len(grid.times),) + tuple(size) + (3,), np.uint8)
         images[~grid.known] = np.stack([frames[float(t)] for t in fill_times]) if len(fill_times) else images[:0]
         targets = MimicTargets(images=images)
+        cams = cameras.__class__([cameras.names[front]], cameras.K[front:front + 1],
+                                 cameras.world_to_cam[front:front + 1], cameras.width, cameras.height,
+                                 cameras.near[front:front + 1], cameras.far[front:front + 1])
+        camera = skel_camera(cams, character.skel_to_world)
         lam_joint = float(p.get("lambda_joint", 1.0))
         if lam_joint > 0 and len(fill_times):
             from anymole_usd.plugins.estimator.predict import predict
@@ -114,17 +124,32 @@ class VideoPrior(Prior):
             request.report("video prior: estimator", 0.3)
             est_settings = EstimatorSettings(steps=int(p.get("estimator_steps", 400)))
             est = train_estimator(renders, est_settings, cache_dir=request.cache_dir, progress=request.progress)
-            pred = predict(est, images[~grid.known], view="front")
+            distance = None
+            if p.get("estimator_distance", "interp") == "interp":
+                # A monocular estimator is least sure of the camera distance: use the distance of the pose
+                # interpolated between the nearest known samples (what lambda_pos pulls the root to) and keep
+                # the network's depths about their mean.
+                from anymole_usd import kinematics
+
+                from .upsample import resample
+
+                guess = resample(known, fill_times)
+                pos = kinematics.global_positions(skel.parents, guess.rotations, guess.translations, guess.scales)
+                distance = (pos @ camera[2, :3] + camera[2, 3]).mean(-1)
+            pred = predict(est, images[~grid.known], view="front", distance=distance)
             targets.joints2d = np.zeros((len(grid.times), skel.num_joints, 2))
             targets.depth = np.ones((len(grid.times), skel.num_joints))
             targets.joints2d[~grid.known], targets.depth[~grid.known] = pred.joints2d, pred.depth
-        cams = cameras.__class__([cameras.names[front]], cameras.K[front:front + 1],
-                                 cameras.world_to_cam[front:front + 1], cameras.width, cameras.height,
-                                 cameras.near[front:front + 1], cameras.far[front:front + 1])
         settings = MimicSettings(**{k: type(getattr(MimicSettings, k))(p[k]) for k in SETTING_KEYS if k in p})
-        soft = SoftRenderer(character, cams) if settings.lambda_img > 0 else None
+        soft = None
+        if settings.lambda_img > 0:
+            from anymole_usd.plugins.render.views import Renderer
+
+            # the frames show the floor the known renders stand on: the soft renders get the same backdrop
+            backdrop = Renderer(character, shadows=False)
+            soft = image_term_renderer(character, cams, settings, backdrop.background(cams, backdrop.pose(known)))
         height = float(np.ptp(request.skeleton.rest_pose_positions(), axis=0).max()) or 1.0
-        view = MimicView(skel_camera(cams, character.skel_to_world), tuple(size), height, soft, float(cams.K[0, 1, 1]))
+        view = MimicView(camera, tuple(size), height, soft, float(cams.K[0, 1, 1]))
         request.report("video prior: mimicking", 0.5)
         if p.get("keep_artifacts"):
             keep_artifacts(str(p["keep_artifacts"]), known_frames, dict(zip(map(float, fill_times),

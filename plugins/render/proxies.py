@@ -3,6 +3,11 @@
 Each ellipsoid spans parent joint -> child joint in the bind (else rest) pose,
 moves rigidly with the parent joint (weight 1) and is labelled with the child
 joint, so the bone from the hips to the left thigh is coloured as a left part.
+
+A root that is only the character's projection on the ground (a trajectory
+joint, e.g. Bandai Namco's ``joint_Root`` under the hips) gets no bone: a
+capsule from the floor to the hips would hide the legs. See
+:func:`trajectory_roots` for the rule.
 """
 from __future__ import annotations
 
@@ -48,14 +53,46 @@ def bind_pose(skeleton: Skeleton) -> np.ndarray:
     return compose_local_matrices(skeleton.rest_transforms[None], skeleton.parents)[0]
 
 
-def proxy_geometry(skeleton: Skeleton, n_lat: int = 8, n_lon: int = 12):
-    """points (P,3), faces (T,3), joint per point (P,), label per face (T,), radius per joint (J,) in skel units."""
+def trajectory_roots(pos: np.ndarray, parents: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Root joints that only carry the character along the ground (bool (J,)).
+
+    One rule for every skeleton: a root with exactly one child that lies at or
+    below every other joint along ``up`` in the bind pose (within 2% of the
+    rest of the skeleton's size). A hips root has several children; a root
+    above the body (Truebones' crab) is not on the ground.
+    """
+    parents = np.asarray(parents)
+    n = len(parents)
+    out = np.zeros(n, dtype=bool)
+    if n < 3:
+        return out
+    up = np.asarray(up, dtype=np.float64)
+    up = up / (np.linalg.norm(up) or 1.0)
+    height = pos @ up
+    n_children = np.bincount(parents[parents >= 0], minlength=n)
+    for r in np.flatnonzero((parents < 0) & (n_children == 1)):  # a root or two per skeleton
+        others = np.ones(n, dtype=bool)
+        others[r] = False
+        size = float(np.ptp(pos[others], axis=0).max()) if others.sum() > 1 else 0.0
+        out[r] = size > 0 and height[r] <= height[others].min() + 0.02 * size
+    return out
+
+
+def proxy_geometry(skeleton: Skeleton, n_lat: int = 8, n_lon: int = 12, up: np.ndarray | None = None):
+    """points (P,3), faces (T,3), joint per point (P,), label per face (T,), radius per joint (J,) in skel units.
+
+    ``up``: the up direction in skeleton space (default +Y), to find trajectory
+    roots (:func:`trajectory_roots`), which get no proxy and do not count in the
+    size the bone radii scale with.
+    """
     bind = bind_pose(skeleton)
     pos = bind[:, 3, :3]
     parents = skeleton.parents
-    size = float(np.ptp(pos, axis=0).max()) if len(pos) > 1 else 0.0
+    ground = trajectory_roots(pos, parents, np.array([0.0, 1.0, 0.0]) if up is None else up)
+    body = pos[~ground]
+    size = float(np.ptp(body, axis=0).max()) if len(body) > 1 else 0.0
     size = size if size > 0 else 1.0
-    child = np.flatnonzero(parents >= 0)
+    child = np.flatnonzero((parents >= 0) & ~ground[np.maximum(parents, 0)])
     parent = parents[child]
     vec = pos[child] - pos[parent]
     length = np.linalg.norm(vec, axis=1)
@@ -66,7 +103,7 @@ def proxy_geometry(skeleton: Skeleton, n_lat: int = 8, n_lon: int = 12):
     centre = 0.5 * (pos[child] + pos[parent])
     half = 0.5 * length + 0.5 * radius  # overlap so consecutive bones meet at the joint
     u = vec / length[:, None]
-    roots_alone = np.setdiff1d(np.flatnonzero(parents < 0), parent)  # isolated roots get a sphere
+    roots_alone = np.setdiff1d(np.flatnonzero((parents < 0) & ~ground), parent)  # isolated roots get a sphere
     if len(roots_alone):
         r0 = np.full(len(roots_alone), 0.05 * size)
         centre = np.concatenate([centre, pos[roots_alone]])
@@ -97,7 +134,12 @@ def proxy_character(skeleton: Skeleton, *, skel_to_world: np.ndarray | None = No
     from .character import Character
 
     s2w = np.eye(4) if skel_to_world is None else np.asarray(skel_to_world, dtype=np.float64)
-    pts, faces, point_joint, face_label, joint_r = proxy_geometry(skeleton)
+    up_world = np.array([0.0, 0.0, 1.0]) if up_axis.upper() == "Z" else np.array([0.0, 1.0, 0.0])
+    try:  # row vectors: world = skel @ R, so skel-space up = up_world @ R^-1
+        up = up_world @ np.linalg.inv(s2w[:3, :3])
+    except np.linalg.LinAlgError:
+        up = up_world
+    pts, faces, point_joint, face_label, joint_r = proxy_geometry(skeleton, up=up)
     scale = float(np.cbrt(abs(np.linalg.det(s2w[:3, :3]))) or 1.0)
     return Character(
         skeleton=skeleton,

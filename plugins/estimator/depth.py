@@ -1,0 +1,95 @@
+"""Relative joint depth and the character's distance from its own rigid lengths.
+
+The network does not predict how far the character is; it predicts each
+joint's depth relative to the character's mean joint depth ``zc``, in the
+unit the 2D joints have: ``r = (z - zc) * f / (zc * H / 2)``, a depth offset
+drawn as an image offset at the character's distance and divided by half the
+image height (the paper's depth scaling). An image twice as large shows the
+same ``r`` twice as large, so the unit holds at distances the training renders
+never showed (a character walking towards the camera).
+
+The distance comes from geometry. With the principal point ``c`` and focal
+``f`` of the render cameras, joint ``j`` sits at ``zc * q_j`` where
+``q_j = ((u_j - c_x) / f, (v_j - c_y) / f, 1) * (1 + r_j * H / (2 f))``: the
+predicted 2D joints and relative depths fix the 3D pose up to the one scale
+``zc``. The training renders give the lengths between joints that never
+change (bones and pairs on one rigid part, found as the pairs whose length
+varies least); ``zc`` is the least-squares fit of those lengths.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+RIGID_TOLERANCE = 0.001  # a pair is rigid when its length varies by less than this fraction (std / mean)
+MIN_PAIRS = 8  # without enough rigid pairs, the least varying ones are used
+
+
+def centred_depth(z: np.ndarray, focal, image_height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Camera depth (N, J) metres -> (relative depth ``r`` (N, J) in the network unit, mean depth ``zc`` (N,))."""
+    z = np.asarray(z, dtype=np.float64)
+    zc = z.mean(-1)
+    f = np.broadcast_to(np.asarray(focal, dtype=np.float64), zc.shape)
+    r = (z - zc[:, None]) * f[:, None] / (zc[:, None] * image_height / 2)
+    return r.astype(np.float32), zc
+
+
+def pose_directions(joints2d: np.ndarray, r: np.ndarray, focal, image_size: tuple[int, int]) -> np.ndarray:
+    """(N, J, 3) ``q``: camera-space joints divided by the mean joint depth (pixel centres at +0.5)."""
+    h, w = image_size
+    f = np.broadcast_to(np.asarray(focal, dtype=np.float64), (len(joints2d),))[:, None]
+    rho = 1.0 + np.asarray(r, dtype=np.float64) * (h / 2) / f  # z_j / zc
+    xy = np.asarray(joints2d, dtype=np.float64)
+    x = (xy[..., 0] - w / 2) / f * rho
+    y = (xy[..., 1] - h / 2) / f * rho
+    return np.stack([x, y, rho], -1)
+
+
+def back_project(joints2d: np.ndarray, z: np.ndarray, focal, image_size: tuple[int, int]) -> np.ndarray:
+    """Pixels (N, J, 2) and camera depth (N, J) -> camera-space points (N, J, 3) metres."""
+    r, zc = centred_depth(z, focal, image_size[0])
+    return pose_directions(joints2d, r, focal, image_size) * zc[:, None, None]
+
+
+def rigid_pairs(points: np.ndarray, tolerance: float = RIGID_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+    """Joint pairs whose distance stays constant over the samples of ``points`` (N, J, 3).
+
+    Returns (pairs (K, 2) int, mean lengths (K,) metres). Pairs shorter than 5%
+    of the character's size are left out (their relative error is large).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    n, j = points.shape[:2]
+    if j < 2 or n == 0:
+        return np.zeros((0, 2), np.int64), np.zeros(0)
+    a, b = np.triu_indices(j, 1)
+    d = np.linalg.norm(points[:, a] - points[:, b], axis=-1)  # (N, K)
+    mean = d.mean(0)
+    size = float(np.ptp(points, axis=1).max(-1).mean()) or 1.0
+    cv = d.std(0) / np.maximum(mean, 1e-12)
+    long = mean > 0.05 * size
+    keep = long & (cv < tolerance)
+    if keep.sum() < MIN_PAIRS:  # e.g. animated joint scales: the steadiest long pairs
+        order = np.argsort(np.where(long, cv, np.inf))[:MIN_PAIRS]
+        keep = np.zeros_like(keep)
+        keep[order[np.isfinite(cv[order]) & long[order]]] = True
+    return np.stack([a[keep], b[keep]], 1), mean[keep]
+
+
+def distance_from_lengths(q: np.ndarray, pairs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Mean joint depth ``zc`` (N,) that makes the pose ``q`` (N, J, 3) have the rigid ``lengths``.
+
+    Least squares: ``zc = sum(L |dq|) / sum(|dq|^2)`` over the rigid pairs.
+    """
+    if len(pairs) == 0:
+        raise ValueError("no rigid joint pairs to measure the character's distance with")
+    dq = np.linalg.norm(q[:, pairs[:, 0]] - q[:, pairs[:, 1]], axis=-1)  # (N, K)
+    return (dq * lengths).sum(-1) / np.maximum((dq * dq).sum(-1), 1e-12)
+
+
+def absolute_depth(joints2d: np.ndarray, r: np.ndarray, focal, image_size: tuple[int, int], pairs: np.ndarray,
+                   lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted 2D joints and relative depths -> (camera depth (N, J) metres, mean depth zc (N,))."""
+    r = np.asarray(r, dtype=np.float64)
+    r = r - r.mean(-1, keepdims=True)  # zc is the mean joint depth by definition
+    q = pose_directions(joints2d, r, focal, image_size)
+    zc = distance_from_lengths(q, pairs, lengths)
+    return (q[..., 2] * zc[:, None]).astype(np.float32), zc
