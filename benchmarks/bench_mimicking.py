@@ -88,15 +88,11 @@ def interp_row(req, score):
     return score(gen), time.perf_counter() - t0, 0
 
 
-def run_mimic(clips, conditions, images: bool):
-    """Oracle-target rows: true joints (+depth) and, with ``images``, the truth rendered as the frames."""
+def windows(clips):
+    """Per clip found on disk: (label, clip, window, request, scorer, {"interp": its row})."""
     from anymole_usd.evaluation import make_request
-    from anymole_usd.plugins.mimicking.optimizer import MimicSettings, mimic
-    from anymole_usd.plugins.mimicking.oracle import oracle_case
-    from anymole_usd.plugins.mimicking.upsample import upsample
     from anymole_usd.protocols import load_clips
 
-    rows = []
     for label, path, context, keys in clips:
         if not path.is_file():
             print("skip", path)
@@ -105,7 +101,17 @@ def run_mimic(clips, conditions, images: bool):
         w = window_of(clip, context, keys)
         req = make_request(w)
         score = scorer(clip, req)
-        res = {"interp": interp_row(req, score)}
+        yield label, clip, w, req, score, {"interp": interp_row(req, score)}
+
+
+def run_mimic(clips, conditions, images: bool):
+    """Oracle-target rows: true joints (+depth) and, with ``images``, the truth rendered as the frames."""
+    from anymole_usd.plugins.mimicking.optimizer import MimicSettings, mimic
+    from anymole_usd.plugins.mimicking.oracle import oracle_case
+    from anymole_usd.plugins.mimicking.upsample import upsample
+
+    rows = []
+    for label, clip, w, req, score, res in windows(clips):
         case = oracle_case(clip, w.context, w.keys, size=(256, 256), images=images, soft_renderer=images)
         for name, kw in conditions.items():
             settings = MimicSettings(**kw)
@@ -158,20 +164,10 @@ def write_video_dir(folder: Path, character, known, truth_motion, size):
 
 def run_estimator(clips, conditions):
     from anymole_usd import registry
-    from anymole_usd.evaluation import make_request
     from anymole_usd.plugins.mimicking.oracle import clip_character
-    from anymole_usd.protocols import load_clips
 
     rows = []
-    for label, path, context, keys in clips:
-        if not path.is_file():
-            print("skip", path)
-            continue
-        clip = load_clips([path])[0]
-        w = window_of(clip, context, keys)
-        req = make_request(w)
-        score = scorer(clip, req)
-        res = {"interp": interp_row(req, score)}
+    for label, clip, w, req, score, res in windows(clips):
         character = clip_character(clip)
         stages = {}
         with tempfile.TemporaryDirectory() as tmp:
