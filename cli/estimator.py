@@ -120,7 +120,7 @@ def predict_cmd(shot, prim, context, keys, size_text, backbone, backbone_model, 
                                seed, cache_dir, no_cache, device, as_json)
     if view not in est.view_refs:
         raise InputError(f"--view {view!r}: the estimator knows the cameras {', '.join(est.view_refs)}")
-    pred = predict(est, images, view=view, device=device)
+    pred = predict(est, images, view=view, device=device, times=times)  # frames of one sequence
     result = {"times": times, "joint_names": est.joint_names, "joints2d": pred.joints2d, "depth": pred.depth,
               "view": view, "image_size": list(est.image_size)}
     if output:

@@ -248,6 +248,15 @@ def test_training_lowers_validation_error_and_caches(cesium_renders, tmp_path):
     np.testing.assert_allclose(placed.depth.mean(1), held.depth.mean(1), rtol=1e-4)
     np.testing.assert_allclose(placed.depth / placed.depth.mean(1, keepdims=True),
                                pred.depth / pred.depth.mean(1, keepdims=True), rtol=1e-4)  # same relief
+    # Frames of one sequence: the distance is smoothed over their times, the relief kept.
+    from anymole_usd.plugins.estimator.depth import smooth_distance
+
+    timed = predict(est, held.images, times=held.times, distance_sigma=3.0)
+    np.testing.assert_allclose(timed.depth.mean(1), smooth_distance(pred.depth.mean(1), held.times, 3.0), rtol=1e-4)
+    np.testing.assert_allclose(timed.depth / timed.depth.mean(1, keepdims=True),
+                               pred.depth / pred.depth.mean(1, keepdims=True), rtol=1e-4)
+    with pytest.raises(ValueError, match="one value per image"):
+        predict(est, held.images, times=held.times[:1])
     import dataclasses
 
     no_lengths = dataclasses.replace(est, rigid_pairs=np.zeros((0, 2), np.int64), rigid_lengths=np.zeros(0))
@@ -389,3 +398,17 @@ def test_stage_plugin_takes_json_parameters():
     with pytest.raises(InputError, match="unknown estimator parameter"):
         stage_cls(stepz=5)
     assert set(registry.names("backbones")) >= {"cnn", "dinov2"}
+
+
+def test_smooth_distance_keeps_trends_and_removes_noise():
+    from anymole_usd.plugins.estimator.depth import smooth_distance
+
+    t = np.r_[np.arange(61.0, 90.0), np.arange(91.0, 120.0)]  # two gaps, as the benchmark's test frames
+    trend = 6.0 - 0.04 * t  # walking towards the camera
+    np.testing.assert_allclose(smooth_distance(trend, t, 3.0), trend, atol=1e-9)  # a line is kept, ends too
+    noise = np.random.default_rng(0).normal(0.0, 0.05, len(t))
+    smoothed = smooth_distance(trend + noise, t, 3.0)
+    assert np.abs(smoothed - trend).mean() < 0.6 * np.abs(noise).mean()
+    np.testing.assert_array_equal(smooth_distance(trend + noise, t, 0.0), trend + noise)  # sigma 0: off
+    lone = smooth_distance(np.array([5.0, 5.0, 9.0]), np.array([0.0, 1.0, 500.0]), 3.0)
+    assert lone[2] == pytest.approx(9.0)  # a frame far from the others keeps its own distance

@@ -93,3 +93,26 @@ def absolute_depth(joints2d: np.ndarray, r: np.ndarray, focal, image_size: tuple
     q = pose_directions(joints2d, r, focal, image_size)
     zc = distance_from_lengths(q, pairs, lengths)
     return (q[..., 2] * zc[:, None]).astype(np.float32), zc
+
+
+def smooth_distance(zc: np.ndarray, times: np.ndarray, sigma: float) -> np.ndarray:
+    """The character's distance ``zc`` (N,) at ``times`` (N,) smoothed over time, linear trends kept.
+
+    A distance solved from one image's apparent size is noisy by a few pixels'
+    worth, while the character's real distance changes smoothly. Local linear
+    regression with Gaussian weights (``sigma`` in time codes) rather than a
+    plain Gaussian average, so a character walking towards the camera keeps its
+    trend at both ends of a sequence; frames far apart in time (another gap)
+    barely weigh on each other. ``sigma <= 0`` returns ``zc`` unchanged.
+    """
+    zc = np.asarray(zc, dtype=np.float64)
+    t = np.asarray(times, dtype=np.float64).reshape(-1)
+    if sigma <= 0 or len(zc) < 3:
+        return zc
+    d = t[None, :] - t[:, None]  # (N, N): row i = offsets of every frame from frame i
+    w = np.exp(-0.5 * (d / sigma) ** 2)
+    s0, s1, s2 = w.sum(1), (w * d).sum(1), (w * d * d).sum(1)
+    t0, t1 = w @ zc, (w * d) @ zc
+    det = s0 * s2 - s1 * s1
+    flat = det <= 1e-12 * np.maximum(s0 * s2, 1e-300)  # an isolated frame: nothing to fit a line to
+    return np.where(flat, t0 / s0, (s2 * t0 - s1 * t1) / np.where(flat, 1.0, det))

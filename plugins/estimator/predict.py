@@ -22,8 +22,14 @@ class Prediction:
     view: str
 
 
+# Time scale (time codes) over which the distance solved from each image is smoothed when the frames'
+# times are given: 3 frames, 0.1 s at 30 fps.
+DISTANCE_SIGMA = 3.0
+
+
 def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "front", batch_size: int = 16,
-            device: str | None = None, distance: np.ndarray | None = None) -> Prediction:
+            device: str | None = None, distance: np.ndarray | None = None, times: np.ndarray | None = None,
+            distance_sigma: float = DISTANCE_SIGMA) -> Prediction:
     """Joints of ``images`` (N, H, W, 3) uint8, seen from the training camera ``view``.
 
     The images must have the renders' size. Depth in metres: with the default
@@ -33,7 +39,9 @@ def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "fro
     network's offset. ``distance`` (N,) metres, when the caller knows it better
     (e.g. the mean joint depth of the keyframe-interpolated pose), replaces the
     estimated distance: the joints keep their predicted depths about their mean
-    and that mean becomes ``distance``.
+    and that mean becomes ``distance``. ``times`` (N,) time codes, when the
+    images are frames of one sequence: the estimated distance is smoothed over
+    time (:func:`.depth.smooth_distance`, ``distance_sigma`` time codes; 0 = off).
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -77,6 +85,13 @@ def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "fro
             z = (z * (want / np.maximum(zc, 1e-9))[:, None]).astype(np.float32)
     else:
         z = camera_depth(d, ref["depth_ref"], ref["focal"], estimator.image_size[0])
+    if distance is None and times is not None and distance_sigma > 0 and len(z):
+        from .depth import smooth_distance
+
+        times = np.asarray(times, dtype=np.float64).reshape(-1)
+        if times.shape != (len(z),):
+            raise ValueError(f"times must have one value per image ({len(z)}), got {times.shape}")
+        distance = smooth_distance(z.mean(-1), times, distance_sigma)
     if distance is not None:
         distance = np.asarray(distance, dtype=np.float64).reshape(-1)
         if distance.shape != (len(z),):
