@@ -6,7 +6,7 @@ only when a kernel or neural stage is used.
 """
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -40,9 +40,4 @@ _LAZY = {
 
 __all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        module = importlib.import_module(_LAZY[name], __name__)
-        return module if name == "registry" else getattr(module, name)
-    raise AttributeError(f"module 'anymole_usd' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY, modules=("registry",))

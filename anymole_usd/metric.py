@@ -126,6 +126,12 @@ class Metric:
         raise NotImplementedError
 
 
+def mean_or_nan(values) -> float:
+    """Mean of ``values``, or NaN when there is nothing to average (no generated frame, no contact)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()) if values.size else float("nan")
+
+
 def load_metrics(names: Sequence[str] | None = None) -> list[Metric]:
     """Instantiate metric plugins by name; by default every installed one, defaults first."""
     from . import registry

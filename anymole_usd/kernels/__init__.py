@@ -14,7 +14,7 @@ when a name below is first used.
 """
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_attributes
 
 _LAZY = {
     "forward_kinematics": ".fk",
@@ -24,8 +24,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

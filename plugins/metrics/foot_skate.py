@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from anymole_usd.contacts import contact_joints, ground_levels
-from anymole_usd.metric import EvalWindow, Metric
+from anymole_usd.metric import EvalWindow, Metric, mean_or_nan
 
 CONTACT_HEIGHT = 0.01  # of the character size, above the joint's ground level
 
@@ -54,4 +54,4 @@ class FootSkate(Metric):
             steps = g[1:] | g[:-1]
             terms.append(skate_terms(w.pred_positions, w.pred.fps, joints, ground, w.up, w.size, steps).ravel())
         t = np.concatenate(terms) if terms else np.zeros(0)
-        return float(t.mean()) if t.size else float("nan")
+        return mean_or_nan(t)

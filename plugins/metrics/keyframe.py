@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from anymole_usd.metric import EvalWindow, Metric
+from anymole_usd.metric import EvalWindow, Metric, mean_or_nan
 
 HIT_TOLERANCE = 1e-4  # of the character size
 
@@ -33,7 +33,7 @@ class KeyframeHit(Metric):
             d = np.linalg.norm(w.pred_positions[w.keys] - w.truth_positions[w.keys], axis=-1).max(axis=-1)
             hits.append(d <= HIT_TOLERANCE * w.size)
         h = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
-        return float(h.mean()) if h.size else float("nan")
+        return mean_or_nan(h)
 
 
 def max_step(positions: np.ndarray) -> np.ndarray:
@@ -57,4 +57,4 @@ class KeyJump(Metric):
                 continue
             ref = max(float(max_step(w.truth_positions).max()), 1e-9 * w.size)
             ratios.append(float(max_step(w.pred_positions)[boundary].max()) / ref)
-        return float(np.mean(ratios)) if ratios else float("nan")
+        return mean_or_nan(ratios)

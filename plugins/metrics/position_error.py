@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from anymole_usd.metric import EvalWindow, Metric
+from anymole_usd.metric import EvalWindow, Metric, mean_or_nan
 
 
 def position_frame_errors(windows: Sequence[EvalWindow], normalise: bool) -> np.ndarray:
@@ -34,7 +34,7 @@ class L2P(Metric):
 
     def compute(self, windows: Sequence[EvalWindow]) -> float:
         e = position_frame_errors(windows, normalise=False)
-        return float(e.mean()) if e.size else float("nan")
+        return mean_or_nan(e)
 
 
 class L2PNorm(Metric):
@@ -44,4 +44,4 @@ class L2PNorm(Metric):
 
     def compute(self, windows: Sequence[EvalWindow]) -> float:
         e = position_frame_errors(windows, normalise=True)
-        return float(e.mean()) if e.size else float("nan")
+        return mean_or_nan(e)

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from anymole_usd.metric import EvalWindow, Metric
+from anymole_usd.metric import EvalWindow, Metric, mean_or_nan
 
 
 def quaternion_frame_errors(windows: Sequence[EvalWindow], joints: np.ndarray | None = None) -> np.ndarray:
@@ -37,7 +37,7 @@ class L2Q(Metric):
 
     def compute(self, windows: Sequence[EvalWindow]) -> float:
         e = quaternion_frame_errors(windows)
-        return float(e.mean()) if e.size else float("nan")
+        return mean_or_nan(e)
 
 
 class HL2Q(Metric):
@@ -49,4 +49,4 @@ class HL2Q(Metric):
         fraction = float(self.params.get("fraction", 0.5))
         errs = [quaternion_frame_errors([w], shallow_joints(w.skeleton.depths(), fraction)) for w in windows]
         e = np.concatenate(errs) if errs else np.zeros(0)
-        return float(e.mean()) if e.size else float("nan")
+        return mean_or_nan(e)

@@ -12,7 +12,7 @@ Public API (imported lazily so ``import anymole_usd.plugins.render`` stays cheap
 """
 from __future__ import annotations
 
-import importlib
+from anymole_usd.lazy import lazy_attributes
 
 _LAZY = {
     "Character": ".character",
@@ -39,8 +39,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
