@@ -44,14 +44,9 @@ def cesium(data_dir):
 
 
 @pytest.fixture(scope="module")
-def bvh_proxy(data_dir):
+def bvh_proxy(cmu_proxy):
     """A mesh-less BVH character (CMU 01_01, a few frames) drawn with bone proxies."""
-    from anymole_usd.plugins.io.bvh import read_bvh
-    from anymole_usd.plugins.render.proxies import proxy_character
-
-    clip = read_bvh(data_dir / "bvh" / "humanoid" / "cmu" / "01_01.bvh", frames=slice(0, 600, 150))
-    ch = proxy_character(clip.skeleton, skel_to_world=np.diag([0.056, 0.056, 0.056, 1.0]), up_axis="Y")
-    return ch, clip.motion
+    return cmu_proxy(slice(0, 600, 150))
 
 
 def bind_pose_motion(ch) -> Motion:

@@ -8,13 +8,7 @@ from anymole_usd.plugins.render import Renderer, load_scene
 from anymole_usd.plugins.render.soft import SoftRenderer
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Torch's intra-op threads thrash on a busy 2-core machine (10x slower here): one thread, restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def torch_devices():
@@ -28,13 +22,8 @@ def cesium(data_dir):
 
 
 @pytest.fixture(scope="module")
-def bvh_proxy(data_dir):
-    from anymole_usd.plugins.io.bvh import read_bvh
-    from anymole_usd.plugins.render.proxies import proxy_character
-
-    clip = read_bvh(data_dir / "bvh" / "humanoid" / "cmu" / "01_01.bvh", frames=slice(0, 600, 200))
-    ch = proxy_character(clip.skeleton, skel_to_world=np.diag([0.056, 0.056, 0.056, 1.0]), up_axis="Y")
-    return ch, clip.motion
+def bvh_proxy(cmu_proxy):
+    return cmu_proxy(slice(0, 600, 200))
 
 
 def _unit(ch) -> float:
