@@ -43,7 +43,7 @@ from .motion_graph.assembly import assemble, end_weights, sample
 from .motion_graph.features import BodyFrame, FrameData, find_body_frame, frame_data
 from .motion_graph.footlock import (PLANTED_HEIGHT, Feet, edge_window, find_feet, lock_feet, near_planted,
                                    planted)
-from .motion_graph.graph import MotionGraph, build_graph
+from .motion_graph.graph import MotionGraph, build_graph, nearest_distances
 from .motion_graph.plants import clean_steps
 from .motion_graph.runs import dense_runs, resample_to
 from .motion_graph.search import Endpoints, beam_paths, dp_paths
@@ -203,12 +203,8 @@ class GraphPrior(Prior):
         if scale <= 0 or own == 0 or len(data) == own:
             return keep
         mine = np.concatenate([d["features"] for d in data[:own]])
-        sq_mine = np.sum(mine * mine, axis=1)[:, None]
-        for i in range(own, len(data)):
-            f = data[i]["features"]
-            d2 = sq_mine + np.sum(f * f, axis=1)[None] - 2.0 * mine @ f.T
-            near = np.sqrt(np.maximum(d2.min(axis=1), 0.0) / graph.joints)
-            keep[i] = near.mean() <= scale * graph.threshold
+        for i in range(own, len(data)):  # one matrix product per reference run
+            keep[i] = nearest_distances(mine, data[i]["features"], graph.joints).mean() <= scale * graph.threshold
         return keep
 
     def _endpoint(self, request, frame: BodyFrame, motion: Motion, time: float, side: int) -> FrameData:
@@ -287,29 +283,16 @@ class GraphPrior(Prior):
         """Stances pinned and steps lifted on a filled gap, known samples at both ends included."""
         if not len(self.feet.joints) or not len(gap.times):
             return part
-        ia, ib = (int(filled.index_of([t])[0]) for t in (gap.start, gap.end))
-        r = np.concatenate([filled.rotations[[ia]], part[0], filled.rotations[[ib]]])
-        t = np.concatenate([filled.translations[[ia]], part[1], filled.translations[[ib]]])
-        s = np.concatenate([filled.scales[[ia]], part[2], filled.scales[[ib]]])
-        times = np.concatenate([[gap.start], gap.times, [gap.end]])
-        rate = filled.fps / float(np.median(np.diff(times)))
+        r, t, s, rate = _with_ends(filled, gap, part)
         r = clean_steps(self.feet, request.skeleton, r, t, s, rate)
         return r[1:-1], part[1], part[2]
 
     def _plausibility(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap, part) -> float:
         """Mean distance of a candidate's frames (pose and velocity) to their nearest graph node:
         how much the in-between looks like motion the shot (and references) actually contain."""
-        ia, ib = (int(filled.index_of([t])[0]) for t in (gap.start, gap.end))
-        r = np.concatenate([filled.rotations[[ia]], part[0], filled.rotations[[ib]]])
-        t = np.concatenate([filled.translations[[ia]], part[1], filled.translations[[ib]]])
-        s = np.concatenate([filled.scales[[ia]], part[2], filled.scales[[ib]]])
-        times = np.concatenate([[gap.start], gap.times, [gap.end]])
-        step = float(np.median(np.diff(times)))
-        fd = frame_data(frame, request.skeleton, r, t, s, filled.fps / step)
+        fd = frame_data(frame, request.skeleton, *_with_ends(filled, gap, part))
         feats = np.concatenate([fd.pose, self.option("velocity_weight") * fd.velocity], axis=1)[1:-1]
-        sq = np.sum(feats * feats, axis=1)[:, None] + np.sum(graph.features ** 2, axis=1)[None] \
-            - 2.0 * feats @ graph.features.T
-        return float(np.sqrt(np.maximum(sq.min(axis=1), 0.0) / graph.joints).mean())
+        return float(nearest_distances(feats, graph.features, graph.joints).mean())
 
     def _select(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap, part):
         """Keep the graph's in-between unless plain interpolation looks more like the shot's motion."""
@@ -340,3 +323,13 @@ class GraphPrior(Prior):
                     gap.start, gap.end, reason)
         self.fallbacks.append({"start": gap.start, "end": gap.end, "reason": reason})
         return self._interp(request, gap)
+
+
+def _with_ends(filled: Motion, gap: Gap, part) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A gap's (rotations, translations, scales) with the known samples at both ends added, and its frame rate."""
+    ia, ib = (int(filled.index_of([t])[0]) for t in (gap.start, gap.end))
+    r = np.concatenate([filled.rotations[[ia]], part[0], filled.rotations[[ib]]])
+    t = np.concatenate([filled.translations[[ia]], part[1], filled.translations[[ib]]])
+    s = np.concatenate([filled.scales[[ia]], part[2], filled.scales[[ib]]])
+    times = np.concatenate([[gap.start], gap.times, [gap.end]])
+    return r, t, s, filled.fps / float(np.median(np.diff(times)))

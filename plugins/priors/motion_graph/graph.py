@@ -63,6 +63,13 @@ def pairwise_distances(features: np.ndarray, joints: int) -> np.ndarray:
     return np.sqrt(np.maximum(d2, 0.0) / joints)
 
 
+def nearest_distances(query: np.ndarray, features: np.ndarray, joints: int) -> np.ndarray:
+    """(M,) RMS-per-joint distance of each ``query`` row to its nearest row of ``features``, by one matrix product."""
+    d2 = np.sum(query * query, axis=1)[:, None] + np.sum(features * features, axis=1)[None] \
+        - 2.0 * query @ features.T
+    return np.sqrt(np.maximum(d2.min(axis=1), 0.0) / joints)
+
+
 def root_steps(ground: np.ndarray, yaw: np.ndarray, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
     """Root motion into each node from its predecessor, in the predecessor's heading frame.
 
