@@ -100,8 +100,7 @@ class VideoPrior(Prior):
         front = [i for i, n in enumerate(cameras.names) if n == "front"][0]
         known_frames = {float(t): img for t, img in zip(renders.times[renders.views == "front"],
                                                         renders.images[renders.views == "front"])}
-        # a folder of frames has nothing to adapt (and building the clips costs seconds on a long shot)
-        if hasattr(source, "adapt") and not hasattr(source, "folder") and int(p.get("icadapt_steps", 500)) > 0:
+        if getattr(source, "adapts", hasattr(source, "adapt")) and int(p.get("icadapt_steps", 500)) > 0:
             from anymole_usd.plugins.estimator.dataset import icadapt_clips
 
             request.report("video prior: ICAdapt", 0.1)

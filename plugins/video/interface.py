@@ -54,6 +54,12 @@ class VideoPrior(ABC):
 
         ``clips``: ``Clip`` objects or ``(frames, fps)`` pairs (the estimator's ``icadapt_clips`` output)."""
 
+    @property
+    def adapts(self) -> bool:
+        """Whether :meth:`adapt` does anything here (the source overrides the no-op): callers skip
+        building the adaptation clips, which costs seconds on a long shot, when it does not."""
+        return type(self).adapt is not VideoPrior.adapt
+
     @abstractmethod
     def generate(
         self,
