@@ -41,7 +41,7 @@ Root parameters are in character heights, so one learning rate suits rotations
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -50,7 +50,7 @@ import torch
 from anymole_usd.kernels.torch_ops import forward_kinematics, joint_loss
 from anymole_usd.motion import Motion
 
-from .schedule import Front, Grid
+from .schedule import Grid
 
 REFERENCE_HEIGHT = 256.0  # joint errors are expressed in pixels of an image this high
 
@@ -136,7 +136,7 @@ def image_term_renderer(character, cameras, settings: "MimicSettings", backgroun
     if h < cameras.height:
         k = np.array(cameras.K, dtype=np.float64, copy=True)
         k[:, :2] *= h / cameras.height  # pixel coordinates (centres at +0.5) scale with the image
-        cameras = cameras.__class__(list(cameras.names), k, cameras.world_to_cam, w, h, cameras.near, cameras.far)
+        cameras = replace(cameras, K=k, width=w, height=h)
     return SoftRenderer(character, cameras, device=settings.device, background=bg)
 
 

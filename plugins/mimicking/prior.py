@@ -24,7 +24,6 @@ The frames must be seen from the shot's front camera at ``size``:
 """
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
@@ -73,6 +72,7 @@ class VideoPrior(Prior):
     def fill(self, request: InbetweenRequest) -> Motion:
         from anymole_usd.plugins.estimator.renders import render_motion
         from anymole_usd.plugins.render.proxies import proxy_character
+        from anymole_usd.plugins.render.shot_cameras import select_views
         from anymole_usd.plugins.render.views import parse_size
 
         from .optimizer import MimicSettings, MimicTargets, MimicView, image_term_renderer, mimic, skel_camera
@@ -97,7 +97,6 @@ class VideoPrior(Prior):
         request.report("video prior: rendering known frames", 0.0)
         # the shot's cameras (shot_cameras with its default fill times): what users render frames with
         renders, cameras = render_motion(character, known, size=tuple(size), key_times=request.timeline.keys)
-        front = [i for i, n in enumerate(cameras.names) if n == "front"][0]
         known_frames = {float(t): img for t, img in zip(renders.times[renders.views == "front"],
                                                         renders.images[renders.views == "front"])}
         if getattr(source, "adapts", hasattr(source, "adapt")) and int(p.get("icadapt_steps", 500)) > 0:
@@ -111,9 +110,7 @@ class VideoPrior(Prior):
         images = np.zeros((len(grid.times),) + tuple(size) + (3,), np.uint8)
         images[~grid.known] = np.stack([frames[float(t)] for t in fill_times]) if len(fill_times) else images[:0]
         targets = MimicTargets(images=images)
-        cams = cameras.__class__([cameras.names[front]], cameras.K[front:front + 1],
-                                 cameras.world_to_cam[front:front + 1], cameras.width, cameras.height,
-                                 cameras.near[front:front + 1], cameras.far[front:front + 1])
+        cams = select_views(cameras, ("front",))
         camera = skel_camera(cams, character.skel_to_world)
         lam_joint = float(p.get("lambda_joint", 1.0))
         if lam_joint > 0 and len(fill_times):
