@@ -161,7 +161,14 @@ def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable
         # Rendering priors get the character as arrays; they never see the stage.
         request.character = registry.load("stages", "render").read_character(stage, job.binding)
         request.cache_dir = cache_dir()
-    generated = prior.fill(request)
+    try:
+        generated = prior.fill(request)
+    except InputError as exc:  # a prior sees arrays, not the stage: name the shot file and prim here
+        if exc.file and exc.prim:
+            raise
+        layer = stage.GetRootLayer()
+        raise type(exc)(exc.message, file=exc.file or layer.realPath or layer.identifier,
+                        prim=exc.prim or job.anim_path, time=exc.time) from None
     _check_generated(generated, tl, job)
     kept = job.authored.at_times(np.setdiff1d(tl.output_times, tl.generated_times))
     from .animation_specs import align_signs

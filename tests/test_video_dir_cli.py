@@ -92,3 +92,16 @@ def test_video_dir_missing_frames_is_bad_input(tmp_path, data_dir):
                                  "--param", "lambda_img=0"])
     assert r.exit_code == 2, r.output
     assert "error:" in r.output and not (tmp_path / "shot.inbetween.usda").exists()
+
+
+@pytest.mark.parametrize("param, word", [("depth_term=sideways", "depth_term"), ("lr=fast", "bad parameter"),
+                                         ("estimator_distance=guess", "estimator_distance")])
+def test_video_prior_bad_parameter_is_bad_input(tmp_path, data_dir, param, word):
+    shot = shot_root(tmp_path, data_dir)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    (tmp_path / "frames").mkdir()
+    r = CliRunner().invoke(cli, ["inbetween", str(shot), "--video-dir", str(tmp_path / "frames"), "--param", param])
+    assert r.exit_code == 2, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and word in errors[0] and "prim /" in errors[0], r.output  # one line, naming the prim
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing written

@@ -79,6 +79,12 @@ class MimicSettings:
     visible_every: int = 10  # re-ray-cast the soft renderer's visible triangles every k steps
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        if self.depth_term not in ("absolute", "relative", "none"):
+            raise ValueError(f"depth_term must be 'absolute', 'relative' or 'none', got {self.depth_term!r}")
+        if self.lr_mode not in ("triangular", "triangular2"):
+            raise ValueError(f"lr_mode must be 'triangular' or 'triangular2', got {self.lr_mode!r}")
+
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 

@@ -80,6 +80,14 @@ class VideoPrior(Prior):
         from .upsample import upsample
 
         p = self.params
+        # Bad parameters fail here, before minutes of rendering and estimator training.
+        try:
+            settings = MimicSettings(**{k: type(getattr(MimicSettings, k))(p[k]) for k in SETTING_KEYS if k in p})
+        except ValueError as exc:
+            raise InputError(f"video prior: bad parameter: {exc}") from None
+        if p.get("estimator_distance", "interp") not in ("interp", "estimator"):
+            raise InputError(f"video prior: estimator_distance must be 'interp' or 'estimator', "
+                             f"got {p['estimator_distance']!r}")
         known, skel = request.known, request.skeleton
         rate = float(p.get("rate", 15.0))
         grid = build_grid(known.times, known.fps, rate)
@@ -136,7 +144,6 @@ class VideoPrior(Prior):
             targets.joints2d = np.zeros((len(grid.times), skel.num_joints, 2))
             targets.depth = np.ones((len(grid.times), skel.num_joints))
             targets.joints2d[~grid.known], targets.depth[~grid.known] = pred.joints2d, pred.depth
-        settings = MimicSettings(**{k: type(getattr(MimicSettings, k))(p[k]) for k in SETTING_KEYS if k in p})
         soft = None
         if settings.lambda_img > 0:
             from anymole_usd.plugins.render.views import Renderer
