@@ -98,7 +98,8 @@ def run_case(name: str, data: str, steps: int | None, input_size: int | None, se
     # The character's distance (mean joint depth): its error, signed (bias) and absolute.
     dist_err = pred.depth.mean(1) - test.depth.mean(1)
     return {
-        "case": name, "file": rel, "joints": renders.num_joints, "fps": renders.fps,
+        "case": name, "file": rel, "joints": renders.num_joints, "observed": int(est.observed_joints.sum()),
+        "fps": renders.fps,
         "train_images": int(sel.sum()), "test_frames": int(test.num_samples),
         "projected_height_px": float(test.projected_height.mean()), "char_height_m": renders.char_height,
         "render_s": render_s, "train_s": train_s, "train_cpu_s": train_cpu, "load": (load0 + load1) / 2,
@@ -129,9 +130,12 @@ def table(rows: list[dict]) -> str:
     def pct(r, key):  # rows written before a column existed show "-"
         return f"{100 * r[key]:.2f}%" if key in r else "-"
 
+    def seen(r):  # joints no geometry follows are reported from the known renders, not read from the image
+        return f" ({r['observed']} seen)" if r.get("observed", r["joints"]) != r["joints"] else ""
+
     for r in rows:
         lines.append(
-            f"| {r['case']} | {r['joints']} | {r['train_images']} / {r['test_frames']} | "
+            f"| {r['case']} | {r['joints']}{seen(r)} | {r['train_images']} / {r['test_frames']} | "
             f"{r['est_px']:.2f} ({100 * r['est_px_frac']:.2f}%) | {100 * r['est_depth_frac']:.2f}% | "
             f"{100 * r['est_rel_depth_frac']:.2f}% | {pct(r, 'est_smoothed_depth_frac')} | "
             f"{pct(r, 'est_hybrid_depth_frac')} | "

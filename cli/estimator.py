@@ -121,8 +121,9 @@ def predict_cmd(shot, prim, context, keys, size_text, backbone, backbone_model, 
     if view not in est.view_refs:
         raise InputError(f"--view {view!r}: the estimator knows the cameras {', '.join(est.view_refs)}")
     pred = predict(est, images, view=view, device=device, times=times)  # frames of one sequence
+    # observed: False for joints no geometry follows (reported where the known renders put them)
     result = {"times": times, "joint_names": est.joint_names, "joints2d": pred.joints2d, "depth": pred.depth,
-              "view": view, "image_size": list(est.image_size)}
+              "observed": est.observed_joints, "view": view, "image_size": list(est.image_size)}
     if output:
         _write(output, result)
     report = {**_report(shot_renders, est), "frames": int(len(times)), "output": output}
@@ -154,7 +155,8 @@ def _write(path: str, result: dict) -> None:
         with os.fdopen(fd, "wb") as handle:
             if ext == ".npz":
                 np.savez(handle, times=result["times"], joints2d=result["joints2d"], depth=result["depth"],
-                         joint_names=np.asarray(result["joint_names"]), view=result["view"],
+                         joint_names=np.asarray(result["joint_names"]), observed=result["observed"],
+                         view=result["view"],
                          image_size=np.asarray(result["image_size"]))
             else:
                 handle.write(json.dumps({k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in result.items()},

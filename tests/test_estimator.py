@@ -78,6 +78,9 @@ def test_depth_outputs_follow_the_distance_setting():
     assert out["depth"].shape == (2, 5) and out["depth_abs"].shape == (2, 5)
     with pytest.raises(ValueError, match="distance"):
         train_estimator(None, EstimatorSettings(distance="guess"))
+    for bad in ({"framing": 1.5}, {"max_zoom": 0.5}, {"whole_fraction": 1.0}):
+        with pytest.raises(ValueError, match="framing"):
+            train_estimator(None, EstimatorSettings(**bad))
 
 
 def test_loss_scales_depth_by_half_height_and_masks():
@@ -271,6 +274,35 @@ def test_training_lowers_validation_error_and_caches(cesium_renders, tmp_path):
     assert train_estimator(train, _quick_settings(steps=1), cache_dir=tmp_path).key != est.key
 
 
+def test_unobserved_joint_is_reported_from_the_renders(cesium_renders, tmp_path):
+    """A joint marked unobserved is not learnt from pixels; prediction interpolates the training renders'
+    values in time (or takes their mean), keeps it out of the distance, and the cache keeps it."""
+    import dataclasses
+
+    from anymole_usd.plugins.estimator.predict import predict
+    from anymole_usd.plugins.estimator.training import load_estimator, train_estimator
+
+    train, held = cesium_renders
+    seen = np.ones(train.num_joints, bool)
+    seen[3] = False
+    marked = dataclasses.replace(train, observed=seen)
+    est = train_estimator(marked, _quick_settings(steps=20, val_every=10), cache_dir=tmp_path)
+    assert est.observed.tolist() == seen.tolist() and set(est.anchors) == {"front", "left", "right"}
+    front = train.view("front")
+    lo, hi = (front.times == 24).argmax(), (front.times == 36).argmax()  # held-out 30 is half-way
+    pred = predict(est, held.images[:1], times=held.times[:1])
+    np.testing.assert_allclose(pred.joints2d[0, 3], (front.joints2d[lo, 3] + front.joints2d[hi, 3]) / 2, atol=1e-4)
+    np.testing.assert_allclose(pred.depth[0, 3], (front.depth[lo, 3] + front.depth[hi, 3]) / 2, rtol=1e-5)
+    assert pred.observed.tolist() == seen.tolist()
+    mean = predict(est, held.images[:1])  # no times: the mean over the training renders
+    np.testing.assert_allclose(mean.joints2d[0, 3], front.joints2d[:, 3].mean(0), atol=1e-3)
+    placed = predict(est, held.images[:1], times=held.times[:1], distance=np.array([4.0]))
+    assert placed.depth[0].mean() == pytest.approx(4.0, rel=1e-5)
+    assert placed.depth[0, 3] == pytest.approx(pred.depth[0, 3], rel=1e-6)  # the anchor does not move
+    again = load_estimator(est.path)
+    assert again.observed.tolist() == seen.tolist() and again.anchors == est.anchors
+
+
 # --- backbones --------------------------------------------------------------------------------------------
 
 
@@ -355,6 +387,7 @@ def test_cli_train_then_predict_on_a_frame_folder(tmp_path, data_dir, cesium_ren
     assert res.exit_code == 0, res.output
     with np.load(out) as d:
         assert d["times"].tolist() == [30.0, 42.0] and d["joints2d"].shape == (2, 19, 2)
+        assert d["observed"].all()  # CesiumMan's mesh follows every joint
 
     iio.imwrite(frames / "frame_0031.png", np.zeros((32, 32, 3), np.uint8))  # wrong size
     res = runner.invoke(cli, ["estimator", "predict", str(shot), "--frames", str(frames), *common])

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
+
+from .framing import resample
 
 
 @dataclass(frozen=True)
@@ -41,19 +42,6 @@ class Augmented:
     inside: torch.Tensor  # (B, J) bool joint still inside the image
 
 
-def warp(images: torch.Tensor, shift: torch.Tensor, zoom: torch.Tensor) -> torch.Tensor:
-    """Zoom (B,) (B, C, H, W) images about their centre, then shift them by (B, 2) pixels; edges repeat."""
-    b, _, h, w = images.shape
-    theta = torch.zeros(b, 2, 3, dtype=images.dtype, device=images.device)
-    # Output x (normalised, centre 0) samples the input at (x - shift) / zoom.
-    theta[:, 0, 0] = 1.0 / zoom
-    theta[:, 1, 1] = 1.0 / zoom
-    theta[:, 0, 2] = -2.0 * shift[:, 0] / w / zoom
-    theta[:, 1, 2] = -2.0 * shift[:, 1] / h / zoom
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
 def colour_jitter(images: torch.Tensor, aug: Augmentation, generator: torch.Generator) -> torch.Tensor:
     """Brightness, contrast and saturation jitter of (B, 3, H, W) images in [0, 1], one draw per image."""
     b = images.shape[0]
@@ -72,11 +60,15 @@ def colour_jitter(images: torch.Tensor, aug: Augmentation, generator: torch.Gene
 
 
 def augment(images: torch.Tensor, joints2d: torch.Tensor, image_size: tuple[int, int], aug: Augmentation,
-            generator: torch.Generator) -> Augmented:
+            generator: torch.Generator, *, zoom0: torch.Tensor | None = None, shift0: torch.Tensor | None = None,
+            out_size: tuple[int, int] | None = None) -> Augmented:
     """Augment a batch.
 
-    ``images`` (B, 3, h, w) in [0, 1] at the network's input size; ``joints2d``
-    (B, J, 2) in pixels of the original ``image_size`` (H, W).
+    ``images`` (B, 3, h, w) in [0, 1] (any resolution of the render);
+    ``joints2d`` (B, J, 2) in pixels of the original ``image_size`` (H, W).
+    ``zoom0`` (B,) and ``shift0`` (B, 2) pixels frame each image first
+    (:mod:`.framing`); the random zoom and shift apply on top. The result is
+    sampled at ``out_size`` (default: the input's size).
     """
     b, _, h, w = images.shape
     big_h, big_w = image_size
@@ -84,9 +76,11 @@ def augment(images: torch.Tensor, joints2d: torch.Tensor, image_size: tuple[int,
     size = torch.tensor([big_w, big_h], dtype=images.dtype, device=images.device)
     shift = aug.translate * (2.0 * torch.rand(b, 2, **kw) - 1.0) * size
     zoom = torch.exp(torch.log1p(torch.tensor(aug.zoom, dtype=images.dtype)) * (2.0 * torch.rand(b, **kw) - 1.0))
-    if aug.translate > 0 or aug.zoom > 0:
-        out = warp(images, shift * torch.tensor([w / big_w, h / big_h], dtype=images.dtype, device=images.device),
-                   zoom)
+    if zoom0 is not None:  # frame, then jitter: (p - c) * z0 * z + c + s0 * z + s
+        shift = shift + shift0.to(images.dtype) * zoom[:, None]
+        zoom = zoom * zoom0.to(images.dtype)
+    if aug.translate > 0 or aug.zoom > 0 or zoom0 is not None or (out_size and tuple(out_size) != (h, w)):
+        out = resample(images, shift / size, zoom, out_size)
     else:
         out = images
     out = colour_jitter(out, aug, generator)

@@ -26,6 +26,7 @@ TRAIN_VIEWS = ("front", "left", "right")
 KEY_WEIGHT = 3.0
 CLIP_LENGTH = 16
 CLIP_STRIDES = (1, 2, 3)
+PER_SET = ("joint_names", "observed")  # RenderSet fields that describe the set, not one sample each
 
 
 @dataclass
@@ -45,6 +46,9 @@ class RenderSet:
     fps: float = 30.0  # stage timecodes per second
     char_height: float = 1.0  # metres, vertical extent of the posed character (for metrics)
     projected_height: np.ndarray | None = None  # (N,) float32 pixels, vertical extent on screen
+    # (J,) bool per joint: some of the character's geometry follows it (None: every joint). A joint
+    # nothing is drawn around (a trajectory joint left at the world origin) cannot be read from an image.
+    observed: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.images = np.asarray(self.images, dtype=np.uint8)
@@ -58,6 +62,8 @@ class RenderSet:
         self.focal = np.asarray(self.focal, dtype=np.float32).reshape(-1)
         if self.projected_height is not None:
             self.projected_height = np.asarray(self.projected_height, dtype=np.float32).reshape(-1)
+        if self.observed is not None:
+            self.observed = np.asarray(self.observed, dtype=bool).reshape(-1)
         n = len(self.images)
         if self.images.ndim != 4 or self.images.shape[-1] != 3:
             raise ValueError(f"images must be (N, H, W, 3) uint8, got {self.images.shape}")
@@ -71,6 +77,13 @@ class RenderSet:
             raise ValueError(f"RenderSet.projected_height has shape {self.projected_height.shape}, expected {(n,)}")
         if self.joint_names and len(self.joint_names) != j:
             raise ValueError(f"{len(self.joint_names)} joint names for {j} joints")
+        if self.observed is not None and (self.observed.shape != (j,) or not self.observed.any()):
+            raise ValueError(f"RenderSet.observed must mark some of the {j} joints, got {self.observed.shape}")
+
+    @property
+    def observed_joints(self) -> np.ndarray:
+        """(J,) bool: the joints an image can show (all of them unless ``observed`` says otherwise)."""
+        return np.ones(self.num_joints, dtype=bool) if self.observed is None else self.observed
 
     @property
     def num_samples(self) -> int:
@@ -91,7 +104,7 @@ class RenderSet:
         if index.dtype == bool:
             index = np.flatnonzero(index)
         per_sample = {f.name: getattr(self, f.name)[index] for f in fields(self)
-                      if isinstance(getattr(self, f.name), np.ndarray) and f.name != "joint_names"}
+                      if isinstance(getattr(self, f.name), np.ndarray) and f.name not in PER_SET}
         return replace(self, **per_sample)
 
     def view(self, name: str) -> "RenderSet":
@@ -108,6 +121,8 @@ class RenderSet:
             h.update(a.tobytes())
         h.update("\0".join(self.views.tolist()).encode())
         h.update("\0".join(self.joint_names).encode())
+        if self.observed is not None:
+            h.update(b"observed" + self.observed.tobytes())
         return h.hexdigest()
 
     @staticmethod
@@ -116,7 +131,7 @@ class RenderSet:
         per_sample = {"projected_height": None}
         for f in fields(first):
             values = [getattr(p, f.name) for p in parts]
-            if all(isinstance(v, np.ndarray) for v in values):
+            if f.name not in PER_SET and all(isinstance(v, np.ndarray) for v in values):
                 per_sample[f.name] = np.concatenate(values)
         return replace(first, **per_sample)
 

@@ -24,10 +24,15 @@ RIGID_TOLERANCE = 0.001  # a pair is rigid when its length varies by less than t
 MIN_PAIRS = 8  # without enough rigid pairs, the least varying ones are used
 
 
-def centred_depth(z: np.ndarray, focal, image_height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Camera depth (N, J) metres -> (relative depth ``r`` (N, J) in the network unit, mean depth ``zc`` (N,))."""
+def centred_depth(z: np.ndarray, focal, image_height: int,
+                  observed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Camera depth (N, J) metres -> (relative depth ``r`` (N, J) in the network unit, mean depth ``zc`` (N,)).
+
+    ``zc`` is the mean over the ``observed`` joints (J,) bool (default all): a
+    joint no image shows must not move the centre every other depth is read from.
+    """
     z = np.asarray(z, dtype=np.float64)
-    zc = z.mean(-1)
+    zc = z.mean(-1) if observed is None else z[:, np.asarray(observed, dtype=bool)].mean(-1)
     f = np.broadcast_to(np.asarray(focal, dtype=np.float64), zc.shape)
     r = (z - zc[:, None]) * f[:, None] / (zc[:, None] * image_height / 2)
     return r.astype(np.float32), zc
@@ -86,10 +91,14 @@ def distance_from_lengths(q: np.ndarray, pairs: np.ndarray, lengths: np.ndarray)
 
 
 def absolute_depth(joints2d: np.ndarray, r: np.ndarray, focal, image_size: tuple[int, int], pairs: np.ndarray,
-                   lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted 2D joints and relative depths -> (camera depth (N, J) metres, mean depth zc (N,))."""
+                   lengths: np.ndarray, observed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted 2D joints and relative depths -> (camera depth (N, J) metres, mean depth zc (N,)).
+
+    ``zc`` is the mean depth of the ``observed`` joints (J,) bool (default all), as in :func:`centred_depth`.
+    """
     r = np.asarray(r, dtype=np.float64)
-    r = r - r.mean(-1, keepdims=True)  # zc is the mean joint depth by definition
+    centre = r.mean(-1, keepdims=True) if observed is None else r[:, np.asarray(observed, bool)].mean(-1, keepdims=True)
+    r = r - centre  # zc is the mean (observed) joint depth by definition
     q = pose_directions(joints2d, r, focal, image_size)
     zc = distance_from_lengths(q, pairs, lengths)
     return (q[..., 2] * zc[:, None]).astype(np.float32), zc

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .dataset import RenderSet, camera_depth
-from .model import to_network
-from .training import TrainedEstimator
+from .dataset import RenderSet, camera_depth, normalised_depth
+from .framing import from_frame
+from .training import Framer, TrainedEstimator
 
 
 @dataclass
@@ -20,6 +20,9 @@ class Prediction:
     depth_norm: np.ndarray  # (N, J) float32 the network's depth unit (depth.centred_depth or
     # dataset.normalised_depth, after the estimator's depth_mode)
     view: str
+    # (J,) bool joints read from the image; the others (nothing drawn follows them) are where the
+    # training renders put them, interpolated in time when the frames' times were given
+    observed: np.ndarray | None = None
 
 
 # Time scale (time codes) over which the distance solved from each image is smoothed when the frames'
@@ -54,50 +57,105 @@ def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "fro
     net = estimator.net
     dev = device or next(net.parameters()).device
     net.to(dev).eval()
-    out_xy, out_d, out_a = [], [], []
+    seen = estimator.observed_joints
+    framer = Framer(estimator.settings, estimator.image_size, estimator.input_size, seen)
+    out_xy, out_d, out_a, out_z = [], [], [], []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            x = to_network(torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(dev),
-                           estimator.input_size)
-            out = net(x, estimator.image_size)
-            out_xy.append(out["joints2d"].cpu().numpy())
-            out_d.append(out["depth"].cpu().numpy())
-            if "depth_abs" in out:
-                out_a.append(out["depth_abs"].cpu().numpy())
+            batch = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(dev).permute(0, 3, 1, 2)
+            xy, d, a, zoom = _read(net, framer, batch)
+            out_xy.append(xy)
+            out_d.append(d)
+            out_z.append(zoom)
+            if a is not None:
+                out_a.append(a)
     j = estimator.num_joints
     xy = np.concatenate(out_xy).astype(np.float32) if out_xy else np.zeros((0, j, 2), np.float32)
     d = np.concatenate(out_d).astype(np.float32) if out_d else np.zeros((0, j), np.float32)
+    zoom = np.concatenate(out_z).astype(np.float64)[:, None] if out_z else np.ones((0, 1))
     ref = estimator.view_refs[view]
+    # Framed images show the character ``zoom`` times nearer: relative depths (drawn like image
+    # offsets) shrink back by the zoom, absolute ones (metres at the nearer distance) grow by it.
     if estimator.settings.depth_mode == "relative":
+        d = (d / zoom).astype(np.float32)
         from .depth import absolute_depth
 
         if len(estimator.rigid_pairs):
             z, zc = absolute_depth(xy, d, ref["focal"], estimator.image_size, estimator.rigid_pairs,
-                                   estimator.rigid_lengths)
+                                   estimator.rigid_lengths, seen)
         else:  # no length to measure the distance with (e.g. two joints at one point): the view's mean depth
             zc = np.full(len(d), ref["depth_ref"])
-            rho = (d - d.mean(-1, keepdims=True)) * (estimator.image_size[0] / 2) / ref["focal"]
+            rho = (d - d[:, seen].mean(-1, keepdims=True)) * (estimator.image_size[0] / 2) / ref["focal"]
             z = (zc[:, None] * (1.0 + rho)).astype(np.float32)
         if out_a and estimator.settings.distance != "lengths":
             a = np.concatenate(out_a)
-            net = camera_depth(a, ref["depth_ref"], ref["focal"], estimator.image_size[0]).mean(-1)
+            net = (camera_depth(a, ref["depth_ref"], ref["focal"], estimator.image_size[0]) * zoom).mean(-1)
             want = net if estimator.settings.distance == "network" else np.sqrt(np.maximum(net, 1e-6) * zc)
             z = (z * (want / np.maximum(zc, 1e-9))[:, None]).astype(np.float32)
     else:
-        z = camera_depth(d, ref["depth_ref"], ref["focal"], estimator.image_size[0])
-    if distance is None and times is not None and distance_sigma > 0 and len(z):
-        from .depth import smooth_distance
-
+        z = (camera_depth(d, ref["depth_ref"], ref["focal"], estimator.image_size[0]) * zoom).astype(np.float32)
+        d = normalised_depth(z, ref["depth_ref"], ref["focal"], estimator.image_size[0])
+    if times is not None:
         times = np.asarray(times, dtype=np.float64).reshape(-1)
         if times.shape != (len(z),):
             raise ValueError(f"times must have one value per image ({len(z)}), got {times.shape}")
+    if not seen.all():  # joints no image shows: where the training renders put them
+        xy[:, ~seen], z[:, ~seen] = anchored_joints(estimator.anchors.get(view), times, len(z))
+    if distance is None and times is not None and distance_sigma > 0 and len(z):
+        from .depth import smooth_distance
+
         distance = smooth_distance(z.mean(-1), times, distance_sigma)
     if distance is not None:
         distance = np.asarray(distance, dtype=np.float64).reshape(-1)
         if distance.shape != (len(z),):
             raise ValueError(f"distance must have one value per image ({len(z)}), got {distance.shape}")
-        z = (z * (distance / np.maximum(z.mean(-1), 1e-9))[:, None]).astype(np.float32)
-    return Prediction(xy, z, d, view)
+        # Scale the observed joints' depths so that the mean over every joint is ``distance``.
+        j = z.shape[1]
+        fixed = z[:, ~seen].sum(-1)
+        scale = (j * distance - fixed) / np.maximum(z[:, seen].sum(-1), 1e-9)
+        z[:, seen] = z[:, seen] * scale[:, None]
+    return Prediction(xy, z.astype(np.float32), d, view, seen.copy())
+
+
+def anchored_joints(anchor: dict | None, times: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """2D joints (N, U, 2) and depths (N, U) of the joints no image shows: interpolated in time between the
+    training renders' values when the frames' ``times`` are known, else their mean."""
+    if not anchor:
+        raise ValueError("the estimator has no training positions for the joints it cannot see in this view")
+    t = np.asarray(anchor["times"], dtype=np.float64)
+    xy = np.asarray(anchor["joints2d"], dtype=np.float64)
+    z = np.asarray(anchor["depth"], dtype=np.float64)
+    if times is None:
+        return np.broadcast_to(xy.mean(0), (count,) + xy.shape[1:]), np.broadcast_to(z.mean(0), (count, z.shape[1]))
+    flat = np.concatenate([xy.reshape(len(t), -1), z], 1)  # (T, 3U)
+    if len(t) == 1:
+        vals = np.repeat(flat, len(times), 0)
+    else:  # linear interpolation of every column at once, held at the ends (the times are unique)
+        i = np.clip(np.searchsorted(t, times), 1, len(t) - 1)
+        w = np.clip((times - t[i - 1]) / (t[i] - t[i - 1]), 0.0, 1.0)[:, None]
+        vals = (1 - w) * flat[i - 1] + w * flat[i]
+    u = z.shape[1]
+    return vals[:, :2 * u].reshape(-1, u, 2), vals[:, 2 * u:]
+
+
+def _read(net, framer: Framer, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """(B, 3, H, W) uint8 images -> 2D joints (render pixels), depths and absolute depths (or None) in the
+    network's units for the framed image, and the framing zoom (B,).
+
+    With framing, a first pass on the whole image finds the character's box and
+    a second reads the framed image; its joints are mapped back to the render.
+    """
+    b = len(batch)
+    zoom = torch.ones(b, device=batch.device)
+    shift = torch.zeros(b, 2, device=batch.device)
+    out = net(framer.network_input(batch, zoom, shift), framer.image_size)
+    if framer.fill > 0:
+        zoom, shift = framer.boxes(out["joints2d"])
+        out = net(framer.network_input(batch, zoom, shift), framer.image_size)
+    xy = from_frame(out["joints2d"], zoom, shift, framer.image_size)
+    absolute = out.get("depth_abs")
+    return (xy.cpu().numpy(), out["depth"].cpu().numpy(), None if absolute is None else absolute.cpu().numpy(),
+            zoom.cpu().numpy())
 
 
 def prediction_errors(pred: Prediction, truth: RenderSet) -> dict:

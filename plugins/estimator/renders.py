@@ -60,6 +60,31 @@ def from_render_result(result, *, key_times: Sequence[float] = (), fps: float = 
     )
 
 
+# A joint is observed when some of the character's surface lies within this fraction of its size in most
+# frames: a limb's joint sits a limb's radius inside it, a trajectory joint left at the origin metres away.
+OBSERVED_DISTANCE = 0.1
+OBSERVED_FRAMES = 16  # frames spread over the motion that the test looks at
+
+
+def observed_joints(joints: np.ndarray, vertices: np.ndarray, tolerance: float = OBSERVED_DISTANCE) -> np.ndarray:
+    """(J,) bool: joints (F, J, 3) that the posed surface (F, P, 3) stays near (median over frames).
+
+    No image shows where a joint is when nothing drawn follows it, so the
+    estimator does not learn such joints from pixels (see ``RenderSet.observed``).
+    """
+    from scipy.spatial import cKDTree
+
+    joints, vertices = np.asarray(joints), np.asarray(vertices)
+    if vertices.shape[1] == 0:
+        return np.ones(joints.shape[1], dtype=bool)
+    pick = np.unique(np.linspace(0, len(joints) - 1, min(len(joints), OBSERVED_FRAMES)).round().astype(int))
+    size = np.median(np.ptp(vertices[pick], axis=1).max(-1))
+    # One tree per sampled frame (at most OBSERVED_FRAMES): the nearest surface point of every joint.
+    gaps = np.stack([cKDTree(vertices[f]).query(joints[f])[0] for f in pick])
+    near = np.median(gaps, axis=0) <= tolerance * max(float(size), 1e-9)
+    return near if near.any() else np.ones_like(near)
+
+
 def render_motion(character, motion, cameras=None, *, views: Sequence[str] = VIEWS,
                   size: tuple[int, int] = (256, 256), key_times: Sequence[float] = (), device: str | None = None,
                   ground: bool = True, fill_times: Sequence[float] | None = None) -> tuple[RenderSet, object]:
@@ -81,7 +106,9 @@ def render_motion(character, motion, cameras=None, *, views: Sequence[str] = VIE
     result = RenderResult.concatenate(list(renderer.iter_chunks(motion, cameras, pose=pose)))
     up = pose.vertices @ character.up
     char_h = float(np.ptp(up, axis=1).mean()) if up.size else 1.0
-    return from_render_result(result, key_times=key_times, fps=motion.fps, char_height=char_h), cameras
+    renders = from_render_result(result, key_times=key_times, fps=motion.fps, char_height=char_h)
+    renders.observed = observed_joints(pose.joints, pose.vertices)
+    return renders, cameras
 
 
 def render_shot(shot: str, *, prim: str | None = None, context: tuple[float, float] | None = None,

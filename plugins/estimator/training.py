@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 from .augment import Augmentation, augment
+from .framing import frame_box, resample, to_frame
 from .backbones import build_backbone
 from .dataset import KEY_WEIGHT, TRAIN_VIEWS, RenderSet, estimator_selection
-from .model import EstimatorNet, estimator_loss, heatmap_loss, network_input_size, to_network
+from .model import EstimatorNet, estimator_loss, heatmap_loss, network_input_size
 
-FORMAT_VERSION = 3  # bump when a change makes cached weights stale
+FORMAT_VERSION = 4  # bump when a change makes cached weights stale
 CACHE_ENV = "ANYMOLE_USD_CACHE"
 Progress = Callable[[str, float], None]
 
@@ -61,6 +62,11 @@ class EstimatorSettings:
     # from a second "network" depth per joint (the paper's absolute unit: cannot extrapolate beyond the
     # training renders' depths), or "blend" (geometric mean of the two); see docs/benchmarks.md
     distance: str = "lengths"
+    # Top-down framing (framing.py): the character's box is zoomed to fill this fraction of the network's
+    # view, at most max_zoom times, from the full-resolution render; 0: the whole render, as the paper
+    framing: float = 0.75
+    max_zoom: float = 3.0
+    whole_fraction: float = 0.25  # training images shown whole (zoom 1) so the first prediction pass works
     threads: int | None = None  # torch CPU threads while training; None: fewer when the machine is busy
 
     def to_dict(self) -> dict:
@@ -91,6 +97,10 @@ class TrainedEstimator:
     key: str
     rigid_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # (K, 2) joint pairs
     rigid_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (K,) metres
+    # (J,) bool joints read from images (RenderSet.observed); the others are reported where the
+    # training renders put them: per view {"times": (T,), "joints2d": (T, U, 2), "depth": (T, U)}
+    observed: np.ndarray | None = None
+    anchors: dict[str, dict] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     cached: bool = False
     train_seconds: float = 0.0
@@ -99,6 +109,10 @@ class TrainedEstimator:
     @property
     def num_joints(self) -> int:
         return len(self.joint_names)
+
+    @property
+    def observed_joints(self) -> np.ndarray:
+        return np.ones(self.num_joints, dtype=bool) if self.observed is None else np.asarray(self.observed, bool)
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -134,6 +148,9 @@ def train_estimator(renders: RenderSet, settings: EstimatorSettings | None = Non
         raise ValueError(f"depth_mode must be 'relative' or 'absolute', got {settings.depth_mode!r}")
     if settings.distance not in ("lengths", "network", "blend"):
         raise ValueError(f"distance must be 'lengths', 'network' or 'blend', got {settings.distance!r}")
+    if not (0.0 <= settings.framing <= 1.0 and settings.max_zoom >= 1.0 and 0.0 <= settings.whole_fraction < 1.0):
+        raise ValueError(f"framing must be in [0, 1] (got {settings.framing}), max_zoom >= 1 (got "
+                         f"{settings.max_zoom}), whole_fraction in [0, 1) (got {settings.whole_fraction})")
     data = estimator_selection(renders, settings.views, settings.key_weight) if select else renders
     backbone = build_backbone(settings.backbone, settings.backbone_model)
     key = estimator_key(data, settings, backbone.model_id)
@@ -221,11 +238,15 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
     half = image_size[0] / 2.0
     relative = settings.depth_mode == "relative"
     pairs, lengths = np.zeros((0, 2), np.int64), np.zeros(0)
+    observed = data.observed_joints
+    seen = torch.from_numpy(observed).to(device)
     if relative:
         from .depth import back_project, centred_depth, rigid_pairs
 
-        rel_depth = torch.from_numpy(centred_depth(data.depth, data.focal, image_size[0])[0]).to(device)
+        rel_depth = torch.from_numpy(centred_depth(data.depth, data.focal, image_size[0], observed)[0]).to(device)
         pairs, lengths = rigid_pairs(back_project(data.joints2d, data.depth, data.focal, image_size))
+        keep = observed[pairs[:, 0]] & observed[pairs[:, 1]]
+        pairs, lengths = pairs[keep], lengths[keep]
 
     def absolute_unit(z: torch.Tensor, pick: torch.Tensor, zoom: torch.Tensor | None = None) -> torch.Tensor:
         """dataset.normalised_depth of the depths (divided by the zoom), per picked sample."""
@@ -244,11 +265,11 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
             return rel_depth[pick] if zoom is None else rel_depth[pick] * zoom[:, None]
         return absolute_unit(z, pick, zoom)
 
-    # Resize once; batches are converted back to float per step.
-    images = torch.cat([(to_network(torch.from_numpy(data.images[i:i + 64]), input_size) * 255).round()
-                        .to(torch.uint8) for i in range(0, data.num_samples, 64)]).to(device)
+    # Full-resolution renders: framing zooms into them; batches are converted to float per step.
+    images = torch.from_numpy(np.ascontiguousarray(data.images)).permute(0, 3, 1, 2).contiguous().to(device)
     joints = torch.from_numpy(data.joints2d).to(device)
     depth = torch.from_numpy(data.depth).to(device)
+    framer = Framer(settings, image_size, input_size, observed)
     train_idx, val_idx = _split(data, settings.val_fraction, rng)
     weights = torch.from_numpy(data.weights[train_idx].astype(np.float64))
 
@@ -259,23 +280,24 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
     history: list[dict] = []
     best, best_state = float("inf"), None
     if len(val_idx):  # the untrained network's error: what training is measured against
-        history.append({"step": 0, **_validate(net, images, joints, depth_unit(depth[val_idx], val_idx),
-                                               val_idx, image_size)})
+        history.append({"step": 0, **_validate(net, images, joints, depth, depth_unit, val_idx, framer)})
     net.train()
     for step in range(1, settings.steps + 1):
         pick = torch.from_numpy(train_idx)[torch.multinomial(weights, settings.batch_size, True, generator=gen)]
-        x = images[pick].float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        aug = augment(x, joints[pick], image_size, settings.augmentation, gen)
-        out = net(aug.images, image_size)
+        x = images[pick].float().div_(255.0)
+        zoom0, shift0 = framer.training(joints[pick], gen)
+        aug = augment(x, joints[pick], image_size, settings.augmentation, gen, zoom0=zoom0, shift0=shift0,
+                      out_size=input_size)
+        out = net(aug.images.contiguous(memory_format=torch.channels_last), image_size)
         target_depth = depth_unit(depth[pick], pick, 1.0 / aug.depth_scale)
-        loss = estimator_loss(out, aug.joints2d, target_depth, image_size[0], aug.inside)
+        mask = aug.inside & seen  # joints nothing is drawn around are not learnt from pixels
+        loss = estimator_loss(out, aug.joints2d, target_depth, image_size[0], mask)
         if "depth_abs" in out:  # the second depth: the paper's MSE in half-image-height units
             dz = (out["depth_abs"] - absolute_unit(depth[pick], pick, 1.0 / aug.depth_scale)) * half
-            m = aug.inside.to(dz.dtype)
+            m = mask.to(dz.dtype)
             loss = loss + (dz * dz * m).sum() / (3 * m.sum()).clamp_min(1.0)
         if settings.heatmap_weight > 0:
-            loss = loss + settings.heatmap_weight * heatmap_loss(out["heatmaps"], aug.joints2d, image_size,
-                                                                 aug.inside)
+            loss = loss + settings.heatmap_weight * heatmap_loss(out["heatmaps"], aug.joints2d, image_size, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 4.0)
@@ -284,8 +306,7 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
         if step % settings.val_every == 0 or step == settings.steps:
             record = {"step": step, "train_loss": float(loss.detach())}
             if len(val_idx):
-                record.update(_validate(net, images, joints, depth_unit(depth[val_idx], val_idx), val_idx,
-                                        image_size))
+                record.update(_validate(net, images, joints, depth, depth_unit, val_idx, framer))
                 if record["val_loss"] < best:
                     best, best_state = record["val_loss"], copy.deepcopy(net.state_dict())
             history.append(record)
@@ -296,22 +317,72 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
         net.load_state_dict(best_state)
     net.eval()
     return TrainedEstimator(net, settings, list(data.joint_names), image_size, input_size, refs, key,
-                            np.asarray(pairs, np.int64), np.asarray(lengths, np.float64), history,
-                            train_seconds=time.perf_counter() - start)
+                            np.asarray(pairs, np.int64), np.asarray(lengths, np.float64), observed.copy(),
+                            unobserved_anchors(data), history, train_seconds=time.perf_counter() - start)
+
+
+def unobserved_anchors(data: RenderSet) -> dict[str, dict]:
+    """Per view, the training renders' 2D joints and depths of the joints no image shows, in time order."""
+    hidden = ~data.observed_joints
+    if not hidden.any():
+        return {}
+    out = {}
+    for v in dict.fromkeys(data.views.tolist()):
+        view = data.view(v)
+        times, first = np.unique(view.times, return_index=True)
+        out[v] = {"times": times.tolist(), "joints2d": view.joints2d[first][:, hidden].tolist(),
+                  "depth": view.depth[first][:, hidden].tolist()}
+    return out
+
+
+class Framer:
+    """Where each training and validation image is framed (:mod:`.framing`), and how it reaches the network."""
+
+    def __init__(self, settings: EstimatorSettings, image_size: tuple[int, int], input_size: tuple[int, int],
+                 observed: np.ndarray | None = None):
+        self.fill, self.max_zoom = float(settings.framing), float(settings.max_zoom)
+        self.whole = float(settings.whole_fraction)
+        self.image_size, self.input_size = image_size, input_size
+        self.observed = None if observed is None or np.all(observed) else torch.from_numpy(np.asarray(observed, bool))
+
+    def boxes(self, joints2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zoom (B,) and shift (B, 2) around the (observed) joints (identity when framing is off)."""
+        if self.fill <= 0:
+            return torch.ones(len(joints2d), dtype=joints2d.dtype), torch.zeros(len(joints2d), 2, dtype=joints2d.dtype)
+        if self.observed is not None:
+            joints2d = joints2d[:, self.observed.to(joints2d.device)]
+        return frame_box(joints2d, self.image_size, self.fill, self.max_zoom)
+
+    def training(self, joints2d: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        zoom, shift = self.boxes(joints2d)
+        if self.fill > 0 and self.whole > 0:  # shown whole, as the first prediction pass sees them
+            whole = torch.rand(len(zoom), generator=gen) < self.whole
+            zoom, shift = torch.where(whole, 1.0, zoom), torch.where(whole[:, None], 0.0, shift)
+        return zoom, shift
+
+    def network_input(self, images_u8: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) uint8 renders -> framed (B, 3, h, w) float network input."""
+        h, w = self.image_size
+        frac = shift / torch.tensor([w, h], dtype=shift.dtype, device=shift.device)
+        return resample(images_u8.float() / 255.0, frac, zoom, self.input_size)
 
 
 @torch.no_grad()
-def _validate(net, images, joints, depth, idx, image_size) -> dict:
-    """Loss, mean 2D error (pixels) and depth error (network unit) on ``idx``; ``depth`` is aligned with ``idx``."""
+def _validate(net, images, joints, depth, depth_unit, idx, framer: Framer) -> dict:
+    """Loss, mean 2D error (pixels) and depth error (network unit) on ``idx``, framed around the true box."""
     net.eval()
     losses, px, dz = [], [], []
     for i in range(0, len(idx), 32):
         pick = torch.from_numpy(idx[i:i + 32])
-        d = depth[i:i + 32]
-        out = net(images[pick].float() / 255.0, image_size)
-        losses.append(float(estimator_loss(out, joints[pick], d, image_size[0])) * len(pick))
-        px.append((out["joints2d"] - joints[pick]).norm(dim=-1).mean().item() * len(pick))
-        dz.append((out["depth"] - d).abs().mean().item() * len(pick))
+        zoom, shift = framer.boxes(joints[pick])
+        target = to_frame(joints[pick], zoom, shift, framer.image_size)
+        d = depth_unit(depth[pick], pick, zoom)
+        out = net(framer.network_input(images[pick], zoom, shift), framer.image_size)
+        seen = torch.ones(d.shape[1], dtype=torch.bool) if framer.observed is None else framer.observed
+        mask = seen[None].expand_as(d)
+        losses.append(float(estimator_loss(out, target, d, framer.image_size[0], mask)) * len(pick))
+        px.append(((out["joints2d"] - target)[:, seen].norm(dim=-1).mean(1) / zoom).mean().item() * len(pick))
+        dz.append(((out["depth"] - d)[:, seen].abs().mean(1) / zoom).mean().item() * len(pick))
     n = len(idx)
     return {"val_loss": sum(losses) / n, "val_px": sum(px) / n, "val_depth": sum(dz) / n}
 
@@ -334,7 +405,8 @@ def save_estimator(est: TrainedEstimator, folder: str | os.PathLike) -> Path:
                 "backbone_model": est.net.backbone.model_id, "joint_names": est.joint_names,
                 "image_size": list(est.image_size), "input_size": list(est.input_size), "view_refs": est.view_refs,
                 "rigid_pairs": np.asarray(est.rigid_pairs).tolist(), "rigid_lengths": np.asarray(est.rigid_lengths).tolist(),
-                "history": est.history, "train_seconds": est.train_seconds}
+                "observed": None if est.observed is None else np.asarray(est.observed, bool).tolist(),
+                "anchors": est.anchors, "history": est.history, "train_seconds": est.train_seconds}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if folder.exists():
             shutil.rmtree(folder)
@@ -368,5 +440,7 @@ def load_estimator(folder: str | os.PathLike, *, backbone=None, device: str = "c
     return TrainedEstimator(net, settings, list(meta["joint_names"]), tuple(meta["image_size"]),
                             tuple(meta["input_size"]), meta["view_refs"], meta["key"],
                             np.asarray(meta.get("rigid_pairs", []), np.int64).reshape(-1, 2),
-                            np.asarray(meta.get("rigid_lengths", []), np.float64), meta.get("history", []),
+                            np.asarray(meta.get("rigid_lengths", []), np.float64),
+                            None if meta.get("observed") is None else np.asarray(meta["observed"], bool),
+                            meta.get("anchors", {}), meta.get("history", []),
                             train_seconds=float(meta.get("train_seconds", 0.0)), path=str(folder))

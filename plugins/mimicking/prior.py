@@ -140,7 +140,8 @@ class VideoPrior(Prior):
                 guess = resample(known, fill_times)
                 pos = kinematics.global_positions(skel.parents, guess.rotations, guess.translations, guess.scales)
                 distance = (pos @ camera[2, :3] + camera[2, 3]).mean(-1)
-            pred = predict(est, images[~grid.known], view="front", distance=distance)
+            # times: joints no image shows are interpolated in time from the known renders
+            pred = predict(est, images[~grid.known], view="front", distance=distance, times=fill_times)
             targets.joints2d = np.zeros((len(grid.times), skel.num_joints, 2))
             targets.depth = np.ones((len(grid.times), skel.num_joints))
             targets.joints2d[~grid.known], targets.depth[~grid.known] = pred.joints2d, pred.depth
