@@ -80,6 +80,8 @@ def run_case(name: str, data: str, steps: int | None, input_size: int | None, se
     load1 = os.getloadavg()[0]
     pred = predict(est, test.images)
     err = prediction_errors(pred, test)
+    raw = predict(est, test.images, rigid_fit=0.0)  # depths without the rigid-length fit
+    raw_dz = np.abs(raw.depth - test.depth)
     base_xy, base_z = interpolate_known(renders, known, test.times)
     # Hybrid: the estimator's depths about the character's mean, placed at the distance interpolated
     # between the known frames (what mimicking's root prior does), instead of the image-only distance.
@@ -111,6 +113,7 @@ def run_case(name: str, data: str, steps: int | None, input_size: int | None, se
         "est_rel_depth_frac": float(centred.mean() / test.char_height),
         "base_depth_frac_size": float(bdz.mean() / size),
         "est_hybrid_depth_frac": float(hybrid_dz.mean() / test.char_height),
+        "est_depth_frac_nofit": float(raw_dz.mean() / test.char_height),
         "est_smoothed_depth_frac": float(smoothed_dz.mean() / test.char_height),
         "est_dist_bias_frac": float(dist_err.mean() / test.char_height),
         "est_dist_frac": float(np.abs(dist_err).mean() / test.char_height),
@@ -121,10 +124,10 @@ def run_case(name: str, data: str, steps: int | None, input_size: int | None, se
 
 def table(rows: list[dict]) -> str:
     head = ("| clip | joints | train imgs / test frames | 2D error px (% proj. height) | depth error % height | "
-            "depth, centred % height | depth, distance smoothed in time % height | "
+            "depth, centred % height | depth, distance smoothed in time % height | depth without rigid fit % | "
             "depth, interp. distance % height | distance error % height | interp 2D px (%) | interp depth % | "
             "training s (load) |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
 
     def pct(r, key):  # rows written before a column existed show "-"
@@ -138,6 +141,7 @@ def table(rows: list[dict]) -> str:
             f"| {r['case']} | {r['joints']}{seen(r)} | {r['train_images']} / {r['test_frames']} | "
             f"{r['est_px']:.2f} ({100 * r['est_px_frac']:.2f}%) | {100 * r['est_depth_frac']:.2f}% | "
             f"{100 * r['est_rel_depth_frac']:.2f}% | {pct(r, 'est_smoothed_depth_frac')} | "
+            f"{pct(r, 'est_depth_frac_nofit')} | "
             f"{pct(r, 'est_hybrid_depth_frac')} | "
             f"{pct(r, 'est_dist_frac')} (bias {100 * r.get('est_dist_bias_frac', float('nan')):+.1f}) | "
             f"{r['base_px']:.2f} ({100 * r['base_px_frac']:.2f}%) | {100 * r['base_depth_frac']:.2f}% | "

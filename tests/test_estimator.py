@@ -223,6 +223,29 @@ def test_relative_depth_and_distance_from_rigid_lengths(cesium_renders):
     np.testing.assert_allclose(zc_long, 1.1 * zc_fit, rtol=1e-6)
 
 
+def test_rigid_length_fit_restores_lengths_and_keeps_truth(cesium_renders):
+    """Truth stays truth; a wrong distance and a flattened relief get pulled back by the rigid lengths."""
+    from anymole_usd.plugins.estimator.depth import back_project, fit_rigid_lengths, rigid_pairs
+
+    train, held = cesium_renders
+    size = train.image_size
+    pairs, lengths = rigid_pairs(back_project(train.joints2d, train.depth, train.focal, size))
+    exact = fit_rigid_lengths(held.joints2d, held.depth, held.focal, size, pairs, lengths)
+    assert np.abs(exact - held.depth).max() < 0.005 * held.char_height
+    mean = held.depth.mean(1, keepdims=True)
+    wrong = 1.1 * (mean + 0.6 * (held.depth - mean))  # 10% too far, relief at 60%
+    fitted = fit_rigid_lengths(held.joints2d, wrong, held.focal, size, pairs, lengths)
+    before, after = np.abs(wrong - held.depth).mean(), np.abs(fitted - held.depth).mean()
+    assert after < 0.5 * before, (before, after)
+    seen = np.ones(train.num_joints, bool)
+    seen[0] = False  # an unobserved joint is left alone
+    keep = (pairs != 0).all(1)
+    part = fit_rigid_lengths(held.joints2d, wrong, held.focal, size, pairs[keep], lengths[keep], seen)
+    assert np.array_equal(part[:, 0], wrong[:, 0].astype(np.float32))
+    with pytest.raises(ValueError, match="observed"):
+        fit_rigid_lengths(held.joints2d, wrong, held.focal, size, pairs[~keep], lengths[~keep], seen)
+
+
 def _quick_settings(**kw):
     from anymole_usd.plugins.estimator.training import EstimatorSettings
 

@@ -125,3 +125,69 @@ def smooth_distance(zc: np.ndarray, times: np.ndarray, sigma: float) -> np.ndarr
     det = s0 * s2 - s1 * s1
     flat = det <= 1e-12 * np.maximum(s0 * s2, 1e-300)  # an isolated frame: nothing to fit a line to
     return np.where(flat, t0 / s0, (s2 * t0 - s1 * t1) / np.where(flat, 1.0, det))
+
+
+def fit_rigid_lengths(joints2d: np.ndarray, z: np.ndarray, focal, image_size: tuple[int, int], pairs: np.ndarray,
+                      lengths: np.ndarray, observed: np.ndarray | None = None, ratio: float = 0.75,
+                      iterations: int = 12) -> np.ndarray:
+    """Camera depths (N, J) adjusted so that the rigid pairs keep their lengths, near the network's relief.
+
+    The 2D joints stay where the network put them (each joint moves along its
+    pixel's ray). Per frame, damped Gauss-Newton on the observed joints' depths
+    ``z`` minimising ``sum (|P_a - P_b| - L)^2 + (ratio)^2 sum (relief - relief_net)^2``,
+    where relief is depth about the observed joints' mean: ``ratio`` is the
+    length error allowed for a given relief error (lengths from 2D a pixel off
+    against a network relief a few percent off). The distance and the relief
+    both move: bones the network drew too short in depth get their length back.
+    Batched over frames (one (J, J) solve per frame and iteration).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    n, j = z.shape
+    obs = np.ones(j, bool) if observed is None else np.asarray(observed, bool)
+    if len(pairs) == 0 or n == 0 or ratio <= 0:
+        return z.astype(np.float32)
+    index = -np.ones(j, np.int64)
+    index[obs] = np.arange(obs.sum())
+    a, b = index[pairs[:, 0]], index[pairs[:, 1]]
+    if (a < 0).any() or (b < 0).any():
+        raise ValueError("rigid pairs must join observed joints")
+    h, w = image_size
+    f = np.broadcast_to(np.asarray(focal, dtype=np.float64), (n,))[:, None]
+    xy = np.asarray(joints2d, dtype=np.float64)[:, obs]
+    ray = np.stack([(xy[..., 0] - w / 2) / f, (xy[..., 1] - h / 2) / f, np.ones(xy.shape[:2])], -1)  # (N, Jo, 3)
+    zo = z[:, obs].copy()
+    jo, k = zo.shape[1], len(pairs)
+    relief0 = zo - zo.mean(1, keepdims=True)
+    kappa = float(ratio) ** 2
+    centre = np.eye(jo) - 1.0 / jo  # relief = centre @ z; centre^T centre = centre
+    rows = np.arange(k)
+
+    def residuals(zz):
+        d = ray[:, a] * zz[:, a, None] - ray[:, b] * zz[:, b, None]  # (N, K, 3)
+        length = np.linalg.norm(d, axis=-1)
+        prior = zz - zz.mean(1, keepdims=True) - relief0
+        return d, length, prior, ((length - lengths) ** 2).sum(1) + kappa * (prior ** 2).sum(1)
+
+    d, length, prior, cost = residuals(zo)
+    damping = np.full(n, 1e-3)
+    for _ in range(iterations):
+        safe = np.maximum(length, 1e-12)
+        jac = np.zeros((n, k, jo))
+        jac[:, rows, a] = (d * ray[:, a]).sum(-1) / safe
+        jac[:, rows, b] = -(d * ray[:, b]).sum(-1) / safe
+        normal = jac.transpose(0, 2, 1) @ jac + kappa * centre
+        grad = (jac.transpose(0, 2, 1) @ (length - lengths)[..., None])[..., 0] + kappa * prior
+        scale = np.trace(normal, axis1=1, axis2=2) / jo
+        step = np.linalg.solve(normal + (damping * scale)[:, None, None] * np.eye(jo), -grad[..., None])[..., 0]
+        trial = zo + step
+        d2, length2, prior2, cost2 = residuals(trial)
+        better = cost2 < cost
+        zo = np.where(better[:, None], trial, zo)
+        d = np.where(better[:, None, None], d2, d)
+        length = np.where(better[:, None], length2, length)
+        prior = np.where(better[:, None], prior2, prior)
+        cost = np.where(better, cost2, cost)
+        damping = np.where(better, damping * 0.3, damping * 10.0)
+    out = z.copy()
+    out[:, obs] = zo
+    return out.astype(np.float32)

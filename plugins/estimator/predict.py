@@ -28,11 +28,13 @@ class Prediction:
 # Time scale (time codes) over which the distance solved from each image is smoothed when the frames'
 # times are given: 3 frames, 0.1 s at 30 fps.
 DISTANCE_SIGMA = 3.0
+# Rigid-length fit of the depths (depth.fit_rigid_lengths): length error allowed per unit of relief error.
+RIGID_FIT = 0.75
 
 
 def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "front", batch_size: int = 16,
             device: str | None = None, distance: np.ndarray | None = None, times: np.ndarray | None = None,
-            distance_sigma: float = DISTANCE_SIGMA) -> Prediction:
+            distance_sigma: float = DISTANCE_SIGMA, rigid_fit: float = RIGID_FIT) -> Prediction:
     """Joints of ``images`` (N, H, W, 3) uint8, seen from the training camera ``view``.
 
     The images must have the renders' size. Depth in metres: with the default
@@ -45,6 +47,9 @@ def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "fro
     and that mean becomes ``distance``. ``times`` (N,) time codes, when the
     images are frames of one sequence: the estimated distance is smoothed over
     time (:func:`.depth.smooth_distance`, ``distance_sigma`` time codes; 0 = off).
+    In relative mode the depths are then fitted so the rigid joint pairs keep
+    their lengths (:func:`.depth.fit_rigid_lengths`, weight ``rigid_fit``; 0 = off)
+    before any distance smoothing or replacement.
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -78,11 +83,15 @@ def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "fro
     # offsets) shrink back by the zoom, absolute ones (metres at the nearer distance) grow by it.
     if estimator.settings.depth_mode == "relative":
         d = (d / zoom).astype(np.float32)
-        from .depth import absolute_depth
+        from .depth import absolute_depth, fit_rigid_lengths
 
         if len(estimator.rigid_pairs):
             z, zc = absolute_depth(xy, d, ref["focal"], estimator.image_size, estimator.rigid_pairs,
                                    estimator.rigid_lengths, seen)
+            if rigid_fit > 0:
+                z = fit_rigid_lengths(xy, z, ref["focal"], estimator.image_size, estimator.rigid_pairs,
+                                      estimator.rigid_lengths, seen, rigid_fit)
+                zc = z[:, seen].mean(-1)
         else:  # no length to measure the distance with (e.g. two joints at one point): the view's mean depth
             zc = np.full(len(d), ref["depth_ref"])
             rho = (d - d[:, seen].mean(-1, keepdims=True)) * (estimator.image_size[0] / 2) / ref["focal"]
