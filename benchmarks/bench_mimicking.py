@@ -44,6 +44,8 @@ CRAB = ("Crab dance (non-humanoid BVH, proxies)", BVH / "nonhumanoid" / "truebon
         None, 2)
 KICK = ("Bandai kick, whole 8 s window (22 joints, bone proxies)",
         BVH / "humanoid" / "bandai_namco" / "dataset-1_kick_normal_001.bvh", None, 6)
+WALK = ("Bandai walk, 6 s window (22 joints, bone proxies; trajectory root at the origin)",
+        BVH / "humanoid" / "bandai_namco" / "dataset-1_walk_normal_001.bvh", None, 4)
 
 ORACLE = {
     "joint+depth, regularisers (default)": {},
@@ -253,7 +255,7 @@ def main() -> None:
         elif part == "ablation":
             text = table(run_mimic([CESIUM, CMU, CRAB], ABLATION, images=True))
         elif part == "estimator":
-            text = estimator_table(run_estimator([CESIUM, KICK], {
+            text = estimator_table(run_estimator([CESIUM, KICK, WALK], {
                 "video prior, defaults (joint+depth+image)": {},
                 "video prior, joint+depth only (lambda_img=0)": {"lambda_img": 0.0}}))
         else:
