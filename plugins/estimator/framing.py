@@ -19,6 +19,7 @@ depths (drawn like image offsets) grow with the zoom, like 2D offsets.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -70,3 +71,41 @@ def from_frame(joints2d: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor,
     h, w = image_size
     centre = torch.tensor([w / 2, h / 2], dtype=joints2d.dtype, device=joints2d.device)
     return (joints2d - centre - shift[:, None, :]) / zoom[:, None, None] + centre
+
+
+class Framer:
+    """Where each training, validation and prediction image is framed, and how it reaches the network.
+
+    ``settings`` is the estimator's (``framing``, ``max_zoom``, ``whole_fraction``);
+    ``observed`` (J,) bool the joints the box is drawn around (default all).
+    """
+
+    def __init__(self, settings, image_size: tuple[int, int], input_size: tuple[int, int],
+                 observed: np.ndarray | None = None):
+        self.fill, self.max_zoom = float(settings.framing), float(settings.max_zoom)
+        self.whole = float(settings.whole_fraction)
+        self.image_size, self.input_size = image_size, input_size
+        self.observed = None if observed is None or np.all(observed) else torch.from_numpy(np.asarray(observed, bool))
+
+    def boxes(self, joints2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zoom (B,) and shift (B, 2) around the (observed) joints (identity when framing is off)."""
+        if self.fill <= 0:
+            kw = {"dtype": joints2d.dtype, "device": joints2d.device}
+            return torch.ones(len(joints2d), **kw), torch.zeros(len(joints2d), 2, **kw)
+        if self.observed is not None:
+            joints2d = joints2d[:, self.observed.to(joints2d.device)]
+        return frame_box(joints2d, self.image_size, self.fill, self.max_zoom)
+
+    def training(self, joints2d: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Boxes around the true joints, with ``whole_fraction`` of the batch left unframed."""
+        zoom, shift = self.boxes(joints2d)
+        if self.fill > 0 and self.whole > 0:  # shown whole, as the first prediction pass sees them
+            whole = (torch.rand(len(zoom), generator=gen) < self.whole).to(zoom.device)
+            zoom, shift = torch.where(whole, 1.0, zoom), torch.where(whole[:, None], 0.0, shift)
+        return zoom, shift
+
+    def network_input(self, images_u8: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) uint8 renders -> framed (B, 3, h, w) float network input."""
+        h, w = self.image_size
+        frac = shift / torch.tensor([w, h], dtype=shift.dtype, device=shift.device)
+        return resample(images_u8.float() / 255.0, frac, zoom, self.input_size)

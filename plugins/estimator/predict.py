@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from .dataset import RenderSet, camera_depth, normalised_depth
-from .framing import from_frame
-from .training import Framer, TrainedEstimator
+from .framing import Framer, from_frame
+from .training import TrainedEstimator
 
 
 @dataclass

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .augment import Augmentation, augment
-from .framing import frame_box, resample, to_frame
+from .framing import Framer, to_frame
 from .backbones import build_backbone
 from .dataset import KEY_WEIGHT, TRAIN_VIEWS, RenderSet, estimator_selection
 from .model import EstimatorNet, estimator_loss, heatmap_loss, network_input_size
@@ -333,38 +333,6 @@ def unobserved_anchors(data: RenderSet) -> dict[str, dict]:
         out[v] = {"times": times.tolist(), "joints2d": view.joints2d[first][:, hidden].tolist(),
                   "depth": view.depth[first][:, hidden].tolist()}
     return out
-
-
-class Framer:
-    """Where each training and validation image is framed (:mod:`.framing`), and how it reaches the network."""
-
-    def __init__(self, settings: EstimatorSettings, image_size: tuple[int, int], input_size: tuple[int, int],
-                 observed: np.ndarray | None = None):
-        self.fill, self.max_zoom = float(settings.framing), float(settings.max_zoom)
-        self.whole = float(settings.whole_fraction)
-        self.image_size, self.input_size = image_size, input_size
-        self.observed = None if observed is None or np.all(observed) else torch.from_numpy(np.asarray(observed, bool))
-
-    def boxes(self, joints2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Zoom (B,) and shift (B, 2) around the (observed) joints (identity when framing is off)."""
-        if self.fill <= 0:
-            return torch.ones(len(joints2d), dtype=joints2d.dtype), torch.zeros(len(joints2d), 2, dtype=joints2d.dtype)
-        if self.observed is not None:
-            joints2d = joints2d[:, self.observed.to(joints2d.device)]
-        return frame_box(joints2d, self.image_size, self.fill, self.max_zoom)
-
-    def training(self, joints2d: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        zoom, shift = self.boxes(joints2d)
-        if self.fill > 0 and self.whole > 0:  # shown whole, as the first prediction pass sees them
-            whole = torch.rand(len(zoom), generator=gen) < self.whole
-            zoom, shift = torch.where(whole, 1.0, zoom), torch.where(whole[:, None], 0.0, shift)
-        return zoom, shift
-
-    def network_input(self, images_u8: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) uint8 renders -> framed (B, 3, h, w) float network input."""
-        h, w = self.image_size
-        frac = shift / torch.tensor([w, h], dtype=shift.dtype, device=shift.device)
-        return resample(images_u8.float() / 255.0, frac, zoom, self.input_size)
 
 
 @torch.no_grad()
