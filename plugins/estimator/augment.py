@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .framing import resample
+from .framing import resample, to_frame
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,6 @@ def augment(images: torch.Tensor, joints2d: torch.Tensor, image_size: tuple[int,
     else:
         out = images
     out = colour_jitter(out, aug, generator)
-    centre = size / 2
-    joints = (joints2d - centre) * zoom[:, None, None] + centre + shift[:, None, :]
+    joints = to_frame(joints2d, zoom, shift, image_size)
     inside = (joints[..., 0] >= 0) & (joints[..., 0] <= big_w) & (joints[..., 1] >= 0) & (joints[..., 1] <= big_h)
     return Augmented(out, joints, 1.0 / zoom, inside)

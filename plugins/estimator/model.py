@@ -158,14 +158,6 @@ def network_input_size(image_size: tuple[int, int], longer_side: int, multiple: 
             max(multiple, int(round(w * s / multiple)) * multiple))
 
 
-def to_network(images_u8: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, h, w) float in [0, 1] at the network's input size (antialiased)."""
-    x = images_u8.permute(0, 3, 1, 2).float() / 255.0
-    if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0.0, 1.0)
-    return x
-
-
 def estimator_loss(out: dict[str, torch.Tensor], joints2d: torch.Tensor, depth: torch.Tensor,
                    image_height: int, mask: torch.Tensor | None = None) -> torch.Tensor:
     """MSE on (x, y, depth * H / 2), as the paper: depth in image-height units weighs like pixels."""

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from .augment import Augmentation, augment
-from .framing import Framer, to_frame
 from .backbones import build_backbone
 from .dataset import KEY_WEIGHT, TRAIN_VIEWS, RenderSet, estimator_selection
+from .framing import Framer, to_frame
 from .model import EstimatorNet, estimator_loss, heatmap_loss, network_input_size
 
 FORMAT_VERSION = 4  # bump when a change makes cached weights stale
