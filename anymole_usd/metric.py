@@ -18,6 +18,7 @@ import numpy as np
 
 from . import kinematics
 from .motion import Motion
+from .parameters import Parameters
 from .skeleton import Skeleton
 
 AXES = {"X": 0, "Y": 1, "Z": 2}
@@ -112,15 +113,24 @@ class Metric:
 
     Subclasses set ``name``, ``description``, ``unit`` and implement :meth:`compute`
     over a batch of windows (a batch, because NPSS weights windows by power).
+    Parameters are declared in ``param_spec`` like a prior's (validated by the
+    constructor, listed by ``plugins --details``); :meth:`option` reads one.
     """
 
     name: str = ""
     description: str = ""
     unit: str = ""
     lower_is_better: bool = True
+    param_spec: Parameters = Parameters()
 
     def __init__(self, **params: Any) -> None:
-        self.params = dict(params)
+        self.params = self.param_spec.validate(params, owner=f"{self.name or type(self).__name__} metric")
+
+    def option(self, key: str) -> Any:
+        """The given value of parameter ``key``, else its declared default."""
+        if key in self.params:
+            return self.params[key]
+        return self.param_spec[key].default
 
     def compute(self, windows: Sequence[EvalWindow]) -> float:  # pragma: no cover - interface
         raise NotImplementedError

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .motion import Motion
+from .parameters import Parameters
 from .skeleton import Skeleton
 from .timeline import Timeline
 
@@ -44,18 +45,29 @@ class Prior:
     Subclasses set ``name`` and ``description`` and implement :meth:`fill`,
     returning a Motion sampled exactly at ``request.target_times``.
     Constructor keyword arguments are the prior's parameters (recorded in
-    provenance); :meth:`parameters` returns them.
+    provenance); :meth:`parameters` returns them. ``param_spec`` declares
+    them once (:mod:`anymole_usd.parameters`): the constructor validates and
+    coerces through it, and ``anymole-usd plugins --details`` lists it. The
+    base declares none, so a prior that takes no parameters rejects any.
     """
 
     name: str = ""
     description: str = ""
     needs_character: bool = False  # True: the runner reads meshes/cameras data into request.character
+    param_spec: Parameters = Parameters()
 
     def __init__(self, **params: Any) -> None:
-        self.params = dict(params)
+        # Only the values given (typed and checked): provenance records what the user chose.
+        self.params = self.param_spec.validate(params, owner=f"{self.name or type(self).__name__} prior")
 
     def parameters(self) -> dict:
         return dict(self.params)
+
+    def option(self, key: str) -> Any:
+        """The given value of parameter ``key``, else its declared default."""
+        if key in self.params:
+            return self.params[key]
+        return self.param_spec[key].default
 
     def fill(self, request: InbetweenRequest) -> Motion:  # pragma: no cover - interface
         raise NotImplementedError

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from .errors import PluginError
+from .parameters import Parameters
 
 GROUPS = {
     "priors": "anymole_usd.priors",
@@ -31,10 +32,17 @@ class PluginInfo:
     package: str  # distribution that provides it
     version: str
     error: str | None = None
+    description: str | None = None  # filled by check(); None when the plugin was not imported
+    parameters: list[dict] | None = None  # Parameters.describe() of its param_spec
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "target": self.target, "package": self.package,
-                "version": self.version, "ok": self.error is None, "error": self.error}
+        out = {"kind": self.kind, "name": self.name, "target": self.target, "package": self.package,
+               "version": self.version, "ok": self.error is None, "error": self.error}
+        if self.description is not None:
+            out["description"] = self.description
+        if self.parameters is not None:
+            out["parameters"] = self.parameters
+        return out
 
 
 def _entry_points(group: str):
@@ -72,14 +80,37 @@ def load(kind: str, name: str):
         raise PluginError(f"{kind} plugin {name!r} ({eps[0].value}) failed to import: {type(exc).__name__}: {exc}") from exc
 
 
+def spec_of(obj) -> Parameters:
+    """The parameters a loaded plugin object declares in ``param_spec`` (none when it declares nothing)."""
+    spec = getattr(obj, "param_spec", None)
+    return spec if isinstance(spec, Parameters) else Parameters()
+
+
+def description_of(obj) -> str:
+    """A plugin's one-line description: its ``description`` attribute, else its docstring's first line."""
+    text = getattr(obj, "description", None)
+    if not isinstance(text, str) or not text:
+        doc = (getattr(obj, "__doc__", None) or "").strip()
+        text = doc.splitlines()[0] if doc else ""
+    return text
+
+
+def param_spec(kind: str, name: str) -> Parameters:
+    """Declared parameters of plugin ``name`` of ``kind`` (imports it)."""
+    return spec_of(load(kind, name))
+
+
 def check(kind: str | None = None) -> list[PluginInfo]:
-    """Like :func:`plugins` but imports each one and records failures."""
+    """Like :func:`plugins` but imports each one, records failures, descriptions and parameters."""
     infos = plugins(kind)
     for info in infos:
         try:
-            load(info.kind, info.name)
+            obj = load(info.kind, info.name)
         except PluginError as exc:
             info.error = str(exc.__cause__ or exc)
+            continue
+        info.description = description_of(obj)
+        info.parameters = spec_of(obj).describe()
     return infos
 
 

@@ -18,16 +18,17 @@ import numpy as np
 
 from anymole_usd.contacts import contact_joints, ground_levels
 from anymole_usd.metric import EvalWindow, Metric, mean_or_nan
+from anymole_usd.parameters import Param, Parameters
 
 CONTACT_HEIGHT = 0.01  # of the character size, above the joint's ground level
 
 
 def skate_terms(positions: np.ndarray, fps: float, joints: np.ndarray, ground: np.ndarray, up: np.ndarray,
-                size: float, steps: np.ndarray) -> np.ndarray:
+                size: float, steps: np.ndarray, contact_height: float = CONTACT_HEIGHT) -> np.ndarray:
     """Per (selected frame step, contact joint), horizontal speed x contact, in sizes per second."""
     p = positions[:, joints]  # (F, C, 3)
     h = p @ up - ground  # (F, C)
-    near = h < CONTACT_HEIGHT * size
+    near = h < contact_height * size
     d = p[1:] - p[:-1]
     horizontal = d - (d @ up)[..., None] * up
     speed = np.linalg.norm(horizontal, axis=-1) * fps / size  # (F-1, C)
@@ -39,6 +40,10 @@ class FootSkate(Metric):
     name = "foot-skate"
     description = "Mean horizontal speed of contact joints near the ground (character sizes / s)."
     unit = "size/s"
+    param_spec = Parameters(
+        Param("contact_height", CONTACT_HEIGHT, "a joint is in contact below this height above its ground level, "
+              "x character size", min=0, max=1, min_exclusive=True),
+    )
 
     def compute(self, windows: Sequence[EvalWindow]) -> float:
         terms = []
@@ -52,6 +57,7 @@ class FootSkate(Metric):
             # A step counts if it touches a generated frame.
             g = w.generated
             steps = g[1:] | g[:-1]
-            terms.append(skate_terms(w.pred_positions, w.pred.fps, joints, ground, w.up, w.size, steps).ravel())
+            terms.append(skate_terms(w.pred_positions, w.pred.fps, joints, ground, w.up, w.size, steps,
+                                      self.option("contact_height")).ravel())
         t = np.concatenate(terms) if terms else np.zeros(0)
         return mean_or_nan(t)

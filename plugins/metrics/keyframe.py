@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from anymole_usd.metric import EvalWindow, Metric, mean_or_nan
+from anymole_usd.parameters import Param, Parameters
 
 HIT_TOLERANCE = 1e-4  # of the character size
 
@@ -24,6 +25,10 @@ class KeyframeHit(Metric):
     description = "Fraction of keyframes reproduced exactly (global positions within 1e-4 x size)."
     unit = "fraction"
     lower_is_better = False
+    param_spec = Parameters(
+        Param("tolerance", HIT_TOLERANCE, "a key is hit when every joint is within this distance, x character size",
+              min=0),
+    )
 
     def compute(self, windows: Sequence[EvalWindow]) -> float:
         hits = []
@@ -31,7 +36,7 @@ class KeyframeHit(Metric):
             if not w.keys.any():
                 continue
             d = np.linalg.norm(w.pred_positions[w.keys] - w.truth_positions[w.keys], axis=-1).max(axis=-1)
-            hits.append(d <= HIT_TOLERANCE * w.size)
+            hits.append(d <= self.option("tolerance") * w.size)
         h = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
         return mean_or_nan(h)
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from anymole_usd import rotations as rot
 from anymole_usd.motion import Motion
+from anymole_usd.parameters import Parameters
 from anymole_usd.prior import InbetweenRequest, Prior
 from anymole_usd.timeline import TIME_TOLERANCE
 
@@ -43,6 +44,7 @@ def hermite(p0, p1, m0, m1, u):
 class InterpPrior(Prior):
     name = "interp"
     description = "Slerp of local rotations; root on a velocity-matching cubic; linear elsewhere."
+    param_spec = Parameters()  # none: any --param is an error
 
     def fill(self, request: InbetweenRequest) -> Motion:
         known = request.known.normalized()

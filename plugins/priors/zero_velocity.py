@@ -4,12 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from anymole_usd.motion import Motion
+from anymole_usd.parameters import Parameters
 from anymole_usd.prior import InbetweenRequest, Prior
 
 
 class ZeroVelocityPrior(Prior):
     name = "zero-velocity"
     description = "Holds the pose of the last known sample before each gap (LaFAN1 baseline)."
+    param_spec = Parameters()  # none: any --param is an error
 
     def fill(self, request: InbetweenRequest) -> Motion:
         known = request.known
