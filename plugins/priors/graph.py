@@ -37,7 +37,7 @@ from anymole_usd import kinematics
 from anymole_usd.errors import InputError
 from anymole_usd.motion import Motion
 from anymole_usd.prior import InbetweenRequest, Prior
-from anymole_usd.timeline import Gap
+from anymole_usd.timeline import TIME_TOLERANCE, Gap
 
 from .motion_graph.assembly import assemble, end_weights, sample
 from .motion_graph.features import BodyFrame, FrameData, find_body_frame, frame_data
@@ -119,6 +119,17 @@ class GraphPrior(Prior):
         return self.params.get(key, DEFAULTS[key])
 
     def fill(self, request: InbetweenRequest) -> Motion:
+        period = sample_period(request.known, request.timeline)
+        if period == 1.0:
+            return self._fill(request)
+        # Work in steps of the context's own sampling (graph edges mean "one sample later"), then
+        # put the result back on the requested time codes.
+        out = self._fill(on_steps(request, period))
+        out.times = np.asarray(request.target_times, dtype=np.float64)
+        out.fps = request.known.fps
+        return out
+
+    def _fill(self, request: InbetweenRequest) -> Motion:
         self.fallbacks = []
         self.feet = None
         self.admitted = np.zeros(0, dtype=bool)
@@ -208,14 +219,16 @@ class GraphPrior(Prior):
         return keep
 
     def _endpoint(self, request, frame: BodyFrame, motion: Motion, time: float, side: int) -> FrameData:
-        """Features of a known sample, with velocity when it has a neighbour on ``side`` (-1 / +1)."""
+        """Features of a known sample, with velocity when its neighbouring sample on ``side`` (-1 / +1)
+        lies within 1.5 steps (a generated sample off the step grid counts, at its own distance)."""
         i = int(motion.index_of([time])[0])
-        j = int(motion.index_of([time + side])[0])
+        j = i + side
         sk = request.skeleton
-        if j >= 0:
+        dt = abs(motion.times[j] - motion.times[i]) if 0 <= j < motion.num_frames else np.inf
+        if dt <= 1.5:
             idx = [j, i] if side < 0 else [i, j]
             fd = frame_data(frame, sk, motion.rotations[idx], motion.translations[idx], motion.scales[idx],
-                            motion.fps)
+                            motion.fps / dt)
             k = 1 if side < 0 else 0
             return FrameData(fd.positions[k:k + 1], fd.body_rotation[k:k + 1], fd.ground[k:k + 1],
                              fd.yaw[k:k + 1], fd.pose[k:k + 1], fd.velocity[k:k + 1])
@@ -323,6 +336,28 @@ class GraphPrior(Prior):
                     gap.start, gap.end, reason)
         self.fallbacks.append({"start": gap.start, "end": gap.end, "reason": reason})
         return self._interp(request, gap)
+
+
+def sample_period(known: Motion, timeline) -> float:
+    """Time codes between consecutive context samples (1.0 unless the context is sampled otherwise,
+    e.g. every half time code); near-integer jitter (1.0000000521) counts as 1."""
+    times = timeline.context_times if len(timeline.context_times) > 1 else known.times
+    if len(times) < 2:
+        return 1.0
+    period = float(np.median(np.diff(times)))
+    return 1.0 if abs(period - 1.0) <= TIME_TOLERANCE or period <= TIME_TOLERANCE else period
+
+
+def on_steps(request: InbetweenRequest, period: float) -> InbetweenRequest:
+    """The request with time codes divided by ``period``: one context sample per step."""
+    def scaled(m: Motion) -> Motion:
+        return replace(m, times=m.times / period, fps=m.fps / period)
+
+    tl = request.timeline
+    timeline = replace(tl, authored=tl.authored / period, context=(tl.context[0] / period, tl.context[1] / period),
+                       keys=np.asarray(tl.keys) / period,
+                       gaps=[Gap(g.start / period, g.end / period, g.times / period) for g in tl.gaps])
+    return replace(request, known=scaled(request.known), timeline=timeline)
 
 
 def _with_ends(filled: Motion, gap: Gap, part) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

@@ -115,13 +115,23 @@ def end_weights(m: int, window: int, profile: str = "smooth") -> tuple[np.ndarra
     return 1.0 - ramp(steps / span), 1.0 - ramp((last - steps) / span)
 
 
+SNAP = 1e-4  # of a step: fractional positions this close to a whole step play that step exactly
+
+
 def sample(r: np.ndarray, t: np.ndarray, s: np.ndarray, u: np.ndarray):
-    """Samples at fractional steps ``u`` (slerp / lerp between neighbouring steps)."""
-    i0 = np.clip(np.floor(u + 1e-9).astype(np.int64), 0, len(r) - 1)
+    """Samples at fractional steps ``u`` (slerp / lerp between neighbouring steps).
+
+    Positions within ``SNAP`` of a whole step (near-integer time codes such as
+    1.0000000521) take that step's sample as it is.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    whole = np.round(u)
+    u = np.where(np.abs(u - whole) < SNAP, whole, u)
+    i0 = np.clip(np.floor(u).astype(np.int64), 0, len(r) - 1)
     i1 = np.clip(i0 + 1, 0, len(r) - 1)
     f = np.clip(u - i0, 0.0, 1.0)
-    if np.all(f < 1e-9):
+    if not np.any(f > 0.0):
         return r[i0], t[i0], s[i0]
     fw = f[:, None, None]
-    return (rot.slerp(r[i0], r[i1], np.broadcast_to(f[:, None], r.shape[:2])),
+    return (rot.slerp(r[i0], r[i1], np.broadcast_to(f[:, None], (len(f), r.shape[1]))),
             (1 - fw) * t[i0] + fw * t[i1], (1 - fw) * s[i0] + fw * s[i1])
