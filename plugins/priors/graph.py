@@ -34,8 +34,8 @@ from dataclasses import replace
 import numpy as np
 
 from anymole_usd import kinematics
-from anymole_usd.errors import InputError
 from anymole_usd.motion import Motion
+from anymole_usd.parameters import Param, Parameters
 from anymole_usd.prior import InbetweenRequest, Prior
 from anymole_usd.timeline import TIME_TOLERANCE, Gap
 
@@ -51,72 +51,52 @@ from .motion_graph.trajectory import retarget
 
 log = logging.getLogger("anymole_usd.priors.graph")
 
-DEFAULTS = {
-    "threshold_scale": 1.0,  # x average nearest-neighbour distance
-    "velocity_weight": 0.1,  # velocity (sizes/s) against position (sizes) in the pose distance
-    "jump_penalty": 0.02,  # added to every transition edge (sizes)
-    "start_weight": 1.0,
-    "end_weight": 2.0,
-    "root_weight": 1.0,  # per character size of root mismatch at the keyframe
-    "heading_weight": 0.5,  # per radian
-    "blend": 0.25,  # s, transition inertialisation
-    "window": 1.0,  # s, displacement to the known samples at each end
-    "profile": "smooth",
-    "search": "auto",  # dp | beam | auto (beam for gaps longer than beam_after)
-    "beam_after": 3.0,  # s
-    "beam_width": 64,
-    "candidates": 32,
-    "min_context": 0.5,  # s: fewer graph frames than this (after pruning) is too short a context
-    "prune": True,
-    "jitter": 0.0,  # seeded noise on transition costs, for variations (0: none)
-    "select": True,  # per gap, keep interpolation when it is closer to the graph's motion
-    "interp_plausible": 1.0,  # x graph threshold: below it interpolation is kept against reference paths
-    "foot_lock": True,  # pin planted feet with two-bone IK
-    "lock_ramp": 0.15,  # s, fade of the foot-locking correction
-    "admit": 3.0,  # x graph threshold: reference runs must come this close to the shot's own frames (0: all)
-    "clean_steps": True,  # every gap, interpolated ones too: pin the output's stances, lift its steps
-}
-
-
-def _coerce(key: str, value):
-    """Parameters may arrive as strings from the command line: convert to the default's type."""
-    default = DEFAULTS[key]
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, str):
-                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError(value)
-                return value.lower() in ("1", "true", "yes", "on")
-            return bool(value)
-        if isinstance(default, (int, float)):
-            return type(default)(float(value)) if isinstance(default, int) else float(value)
-        if key == "search" and value not in ("dp", "beam", "auto"):
-            raise ValueError(value)
-        if key == "profile" and value not in ("smooth", "linear"):
-            raise ValueError(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise InputError(f"graph prior: bad value {value!r} for {key} (default {default!r})") from None
+PARAMS = Parameters(
+    Param("threshold_scale", 1.0, "transition threshold, x the graph's mean nearest-neighbour pose distance",
+          min=0, min_exclusive=True),
+    Param("velocity_weight", 0.1, "weight of joint velocity (sizes/s) against position (sizes) in pose distances",
+          min=0),
+    Param("jump_penalty", 0.02, "cost added to every transition edge, in character sizes", min=0),
+    Param("start_weight", 1.0, "weight of the pose distance to the known sample before the gap", min=0),
+    Param("end_weight", 2.0, "weight of the pose distance to the keyframe after the gap", min=0),
+    Param("root_weight", 1.0, "path cost per character size of root mismatch at the keyframe", min=0),
+    Param("heading_weight", 0.5, "path cost per radian of heading mismatch at the keyframe", min=0),
+    Param("blend", 0.25, "seconds over which a transition is blended (inertialisation)", min=0, max=10),
+    Param("window", 1.0, "seconds over which the path is displaced onto the known samples at each end (0: the "
+          "whole gap)", min=0),
+    Param("profile", "smooth", "shape of that displacement", choices=("smooth", "linear")),
+    Param("search", "auto", "path search: dp, beam, or auto (beam for gaps longer than beam_after)",
+          choices=("dp", "beam", "auto")),
+    Param("beam_after", 3.0, "seconds: with search=auto, longer gaps use beam search", min=0),
+    Param("beam_width", 64, "partial paths kept per step by beam search", min=1, max=4096),
+    Param("candidates", 32, "cheapest DP end nodes re-ranked by root mismatch", min=1, max=4096),
+    Param("min_context", 0.5, "seconds of graph motion below which a gap falls back to interp", min=0),
+    Param("prune", True, "drop dead-end graph nodes (from which no path continues)"),
+    Param("jitter", 0.0, "seeded noise on transition costs, for variations (0: none)", min=0),
+    Param("select", True, "per gap, keep interpolation where it looks more like the shot's motion"),
+    Param("interp_plausible", 1.0, "x graph threshold: interpolation this close to real motion is kept against "
+          "paths through reference frames", min=0),
+    Param("foot_lock", True, "pin feet planted in the source frames with two-bone IK"),
+    Param("lock_ramp", 0.15, "seconds over which the foot-locking correction fades in and out", min=0),
+    Param("admit", 3.0, "x graph threshold: reference runs must come this close to the shot's own frames "
+          "(0: admit all)", min=0),
+    Param("clean_steps", True, "on every filled gap: pin the output's stances and lift its steps"),
+)
 
 
 class GraphPrior(Prior):
     name = "graph"
     description = "Motion-graph retrieval from the shot's own context (data-free; Video Motion Graphs)."
 
+    param_spec = PARAMS
+
     def __init__(self, **params) -> None:
-        unknown = set(params) - set(DEFAULTS)
-        if unknown:
-            raise InputError(f"graph prior: unknown parameter(s) {', '.join(sorted(unknown))} "
-                             f"(known: {', '.join(DEFAULTS)})")
-        super().__init__(**{k: _coerce(k, v) for k, v in params.items()})
+        super().__init__(**params)  # validated and typed through ``param_spec``
         self.fallbacks: list[dict] = []
         self.feet: Feet | None = None
         self.admitted = np.zeros(0, dtype=bool)  # per reference run: kept in the graph
         self._own_runs = 0
         self._outside = False
-
-    def option(self, key: str):
-        return self.params.get(key, DEFAULTS[key])
 
     def fill(self, request: InbetweenRequest) -> Motion:
         period = sample_period(request.known, request.timeline)
@@ -341,8 +321,8 @@ class GraphPrior(Prior):
 def sample_period(known: Motion, timeline) -> float:
     """Time codes between consecutive context samples (1.0 unless the context is sampled otherwise,
     e.g. every half time code); near-integer jitter (1.0000000521) counts as 1."""
-    times = timeline.context_times if len(timeline.context_times) > 1 else known.times
-    if len(times) < 2:
+    times = timeline.context_times
+    if len(times) < 2:  # a one-sample context says nothing about sampling (the keys are not a run)
         return 1.0
     period = float(np.median(np.diff(times)))
     return 1.0 if abs(period - 1.0) <= TIME_TOLERANCE or period <= TIME_TOLERANCE else period
