@@ -17,7 +17,7 @@ from .errors import InputError, PluginError
 from .motion import Motion
 from .prior import InbetweenRequest
 from .reading import SkelBinding, authored_times, find_bindings, open_stage, read_motion, skel_space_up
-from .schema import read_provenance
+from .schema import Provenance, read_provenance
 from .timeline import Timeline, TimelineError, build_timeline
 
 
@@ -34,6 +34,7 @@ class InbetweenOptions:
     params: dict = field(default_factory=dict)
     references: list[str] = field(default_factory=list)
     video_model: str | None = None
+    force: bool = False  # replace an existing -o file that is not this shot's result (its bytes are kept)
 
 
 @dataclass
@@ -157,6 +158,8 @@ def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable
         meters_per_unit=UsdGeom.GetStageMetersPerUnit(stage),
         name=job.anim_path, progress=progress,
     )
+    if progress is not None:
+        progress(f"{job.anim_path}: prior '{name}'", 0.0)
     if getattr(prior, "needs_character", False):
         # Rendering priors get the character as arrays; they never see the stage.
         request.character = registry.load("stages", "render").read_character(stage, job.binding)
@@ -190,33 +193,60 @@ def _check_generated(m: Motion, tl: Timeline, job: AnimationJob) -> None:
     m.validate(where=f"prior output for {job.anim_path}")
 
 
+def options_digest(options: InbetweenOptions) -> str:
+    """A digest of everything in ``options`` that changes the result (for ``batch --resume``)."""
+    import hashlib
+    import json
+
+    fields = {k: v for k, v in vars(options).items() if k not in ("output", "force")}
+    fields["references"] = [_file_sha(p) for p in options.references]
+    fields["tool"] = __version__
+    text = json.dumps(fields, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _file_sha(path: str) -> str:
+    from .atomic_files import digest
+
+    return digest(path)["sha256"] if os.path.isfile(path) else f"missing:{path}"
+
+
+def _provenance(job: AnimationJob, shot: str, options: InbetweenOptions) -> Provenance:
+    tl = job.timeline
+    return Provenance(
+        prior=job.prior, parameters=job.parameters, tool_version=__version__, source_layer=os.path.basename(shot),
+        source_prim=job.anim_path, context_range=tl.context, keyframes=[float(k) for k in tl.keys],
+        generated_times=[float(t) for t in tl.generated_times], seed=options.seed, tool="inbetween",
+    )
+
+
 def run_inbetween(shot: str, options: InbetweenOptions | None = None, progress: Callable | None = None) -> dict:
     """Fill every gap of every bound animation in ``shot`` and compose the result. Returns a report.
 
-    Earlier results composed into the shot are set aside (in memory) first, so
-    a re-run starts from the original samples and replaces, never stacks.
+    The run reads the shot as the user authored it (earlier results of this
+    shot set aside by the transaction), so a re-run replaces, never stacks,
+    and every file it writes is committed at once (see transaction.py).
     """
-    import contextlib
-
-    from . import layering
-    from .writing import write_result
+    from .writing import ResultAnimation, WriteOptions, session, write_result
 
     options = options or InbetweenOptions()
     shot = os.path.abspath(shot)
-    stage = open_stage(shot)
-    writable = layering.is_writable_layer(shot)
-    lock = layering.shot_lock(shot) if writable else contextlib.nullcontext()
-    with lock:
-        stale = layering.strip_results(stage.GetRootLayer()) if writable else []
+    with session(shot, "inbetween", options.output) as (tx, stage):
         stage, jobs = plan(shot, options, stage)
+        tx.record_inputs(stage)
+        tx.options_digest = options_digest(options)
         todo = [j for j in jobs if j.timeline.gaps]
         for job in todo:
             fill(job, options, stage, progress)
         report = {"shot": shot, "animations": [], "output": None, "edits": None}
         if todo:
-            report = write_result(shot, stage, todo, options, stale)
+            animations = [ResultAnimation(j.binding, j.anim_path, j.result, _provenance(j, shot, options),
+                                          generated_times=j.timeline.generated_times) for j in todo]
+            report = write_result(shot, stage, animations, WriteOptions(options.output, options.in_place,
+                                                                        options.force), tx)
         for job, entry in zip(todo, report["animations"]):
             entry.update(prim=job.anim_path, skeleton=job.binding.skeleton_path, prior=job.prior,
                          parameters=job.parameters, **job.timeline.to_dict())
         report["skipped"] = [{"prim": j.anim_path, "reason": "no gaps to fill"} for j in jobs if not j.timeline.gaps]
+        report["notes"] = list(tx.notes)
         return report

@@ -51,6 +51,8 @@ class Provenance:
     generated_times: list[float] = field(default_factory=list)
     seed: int = 0
     retargeted_bindings: list[str] = field(default_factory=list)
+    tool: str = "inbetween"
+    details: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -73,6 +75,8 @@ _FIELDS = {
     "anymole:generatedTimes": ("double[]", "generated_times"),
     "anymole:seed": ("int", "seed"),
     "anymole:retargetedBindings": ("string[]", "retargeted_bindings"),
+    "anymole:tool": ("token", "tool"),
+    "anymole:details": ("string", "details"),
 }
 
 
@@ -87,7 +91,7 @@ def author_provenance(prim_spec, prov: Provenance) -> None:
     prim_spec.SetInfo("apiSchemas", ops)
     for name, (type_name, attr) in _FIELDS.items():
         value = getattr(prov, attr)
-        if attr == "parameters":
+        if attr in ("parameters", "details"):
             value = json.dumps(value, sort_keys=True, default=str)
         elif attr == "source_layer":
             value = Sdf.AssetPath(value)
@@ -109,7 +113,7 @@ def read_provenance(prim) -> Provenance | None:
         v = a.Get() if a else None
         if v is None:
             continue
-        if attr == "parameters":
+        if attr in ("parameters", "details"):
             try:
                 v = json.loads(v)
             except ValueError:

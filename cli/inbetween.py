@@ -45,32 +45,34 @@ def _parse_params(items: tuple[str, ...]) -> dict:
 @click.option("--video-model", help="Video diffusion model: local folder or hub id.")
 @click.option("--video-dir", type=click.Path(), help="Frames from an external generator (implies --prior video).")
 @click.option("--keep-artifacts", type=click.Path(file_okay=False), help="Keep intermediate artifacts here.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Result layer (default: SHOT.inbetween.usda).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Result layer, .usda/.usdc/.usd (default: SHOT.inbetween.usda; missing folders are created).")
+@click.option("--force", is_flag=True,
+              help="Let -o replace an existing file that is not this shot's result (--undo puts it back).")
 @click.option("--fps", type=float, help="Sampling rate of generated frames (default: one per timecode).")
-@click.option("--in-place", is_flag=True, help="Write filled samples into the layer that holds them (keeps a backup).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--undo", is_flag=True, help="Remove earlier results from SHOT, restoring the original composition.")
+@click.option("--in-place", is_flag=True,
+              help="Write filled samples into the layer that holds them (its exact bytes are kept for --undo).")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Random seed.")
+@click.option("--undo", is_flag=True,
+              help="Undo every earlier run on SHOT: restore each file it changed byte for byte, remove what it made.")
 @click.option("--keep-result", is_flag=True, help="With --undo: keep the result layer file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @handle_errors
-def command(shot, prim, context, keys, prior, params, references, video_model, video_dir, keep_artifacts, output, fps, in_place, seed, undo,
-            keep_result, as_json):
+def command(shot, prim, context, keys, prior, params, references, video_model, video_dir, keep_artifacts, output, force,
+            fps, in_place, seed, undo, keep_result, as_json):
     """Fill every gap between authored samples of each bound SkelAnimation and
     compose the result over the existing animation (non-destructive by default)."""
-    from anymole_usd import layering
+    import contextlib
+    import math
+
     from anymole_usd.errors import InputError
-    from anymole_usd.pipeline import InbetweenOptions, default_prior, run_inbetween
+    from anymole_usd.pipeline import InbetweenOptions, run_inbetween
 
     if undo:
-        removed = layering.undo(shot, delete_result=not keep_result)
-        if as_json:
-            emit_json({"shot": shot, "removed": removed})
-        else:
-            click.echo("restored original composition" + (f" (removed {', '.join(removed)})" if removed
-                                                          else ": nothing to undo"))
+        _undo(shot, output, keep_result, as_json)
         return
-    if fps is not None and fps <= 0:
-        raise InputError(f"--fps must be positive, got {fps:g}")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"--fps must be positive and finite, got {fps:g}")
     ctx, ks = parse_timeline_options(context, keys)
     extra = _parse_params(params)
     if video_dir:
@@ -80,13 +82,20 @@ def command(shot, prim, context, keys, prior, params, references, video_model, v
         extra["keep_artifacts"] = keep_artifacts
     options = InbetweenOptions(prim=prim, context=ctx, keys=ks, prior=prior, output=output, fps=fps,
                                in_place=in_place, seed=seed, params=extra,
-                               references=list(references), video_model=video_model)
-    chosen = prior or default_prior(video_model)
-    with progress(enabled=not as_json) as bar:
-        task = bar.add_task(f"in-betweening with prior '{chosen}'", total=1.0)
-        report = run_inbetween(shot, options, progress=lambda msg, frac: bar.update(task, completed=frac,
-                                                                                     description=msg))
-        bar.update(task, completed=1.0)
+                               references=list(references), video_model=video_model, force=force)
+    with contextlib.ExitStack() as stack:
+        bar: list = []  # created at the first report: nothing is drawn before the shot is open and planned
+
+        def report_progress(message: str, fraction: float) -> None:
+            if not bar:
+                bar.append(stack.enter_context(progress(enabled=not as_json)))
+                bar.append(bar[0].add_task(message, total=1.0))
+            bar[0].update(bar[1], completed=fraction, description=message)
+
+        report = run_inbetween(shot, options, progress=report_progress)
+        if bar:
+            bar[0].update(bar[1], completed=1.0)
+    report["prior_source"] = _prior_source(prior, video_model)
     if as_json:
         emit_json(report)
         return
@@ -95,8 +104,58 @@ def command(shot, prim, context, keys, prior, params, references, video_model, v
                    f"'{a['prior']}' ({a['mode']})")
     for s in report.get("skipped", []):
         click.echo(f"{s['prim']}: {s['reason']}")
+    if report["prior_source"]:
+        click.echo(report["prior_source"])
+    for note in report.get("notes", []):
+        click.echo(f"note: {note}")
     if report["output"]:
         out = report["output"]
         click.echo(f"wrote {', '.join(out) if isinstance(out, list) else out}")
         if report.get("wrapper"):
             click.echo("the shot is read-only (usdz or permissions): open the output, which layers the result over it")
+
+
+def _prior_source(prior: str | None, video_model: str | None) -> str | None:
+    """Say so when a config file or environment variable, not the command line, picked the prior."""
+    from anymole_usd.settings import resolve
+
+    if prior or video_model:
+        return None
+    setting = resolve("video.model")
+    if setting.value is None:
+        return None
+    return f"prior 'video' chosen because the video model is set by {setting.source} ({setting.value})"
+
+
+def _undo(shot: str, output: str | None, keep_result: bool, as_json: bool) -> None:
+    from anymole_usd import layering
+    from anymole_usd.errors import InputError
+
+    report = layering.undo(shot, output=output, keep_created=keep_result)
+    if not report["actions"]:
+        _check_readable(shot)  # nothing recorded: still say so if the file is not USD at all
+    if as_json:
+        emit_json({"shot": shot, **report})
+        return
+    for action in report["actions"]:
+        click.echo(f"{action['action']} {action['path']}")
+    for note in report["notes"]:
+        click.echo(f"note: {note}")
+    if not report["actions"]:
+        click.echo("nothing to undo: anymole-usd has no record of a run on this shot")
+    elif all(a["action"] != "stripped" for a in report["actions"]):
+        click.echo("every file is back byte for byte as it was before anymole-usd")
+
+
+def _check_readable(path: str) -> None:
+    from pxr import Sdf, Tf
+
+    from anymole_usd.errors import InputError
+
+    try:
+        layer = Sdf.Layer.FindOrOpen(path)
+    except Tf.ErrorException as exc:
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip() and "Error in" not in ln]
+        raise InputError(f"not a readable USD file ({(lines or ['cannot be read'])[0][:200]})", file=path) from None
+    if layer is None:
+        raise InputError("not a readable USD file", file=path)

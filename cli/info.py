@@ -8,7 +8,7 @@ from .common import emit_json, handle_errors
 
 def describe(shot: str, context=None, keys=None, fps=None) -> dict:
     """Everything `info` prints, as a dict (also used by --json)."""
-    from anymole_usd import layering
+    from anymole_usd import transaction
     from anymole_usd.pipeline import InbetweenOptions, plan
     from anymole_usd.reading import authored_times, find_bindings, open_stage
     from anymole_usd.schema import read_provenance
@@ -35,9 +35,12 @@ def describe(shot: str, context=None, keys=None, fps=None) -> dict:
             joints = UsdSkel.Animation(prim).GetJointsAttr().Get() or []
             out["animations"].append({"prim": str(prim.GetPath()), "joints": len(joints), "samples": int(len(t)),
                                       "range": [float(t[0]), float(t[-1])] if len(t) else None})
-    # Detection runs on the original composition, as `inbetween` sees it.
-    if layering.is_writable_layer(shot):
-        layering.strip_results(stage.GetRootLayer())
+    # Detection runs on the user's own files, as `inbetween` sees them (in memory; nothing is written).
+    bases, record = transaction.user_bases(shot)
+    shown = transaction.show_in_memory(bases)
+    if record is not None:
+        out["journal"] = {"state": record.state, "command": record.command,
+                          "files": [{"path": r.path, "created": r.created} for r in record.files]}
     opts = InbetweenOptions(context=context, keys=keys, fps=fps)
     jobs = {}
     if any(b.animation_path for b in find_bindings(stage, shot)):
@@ -60,7 +63,10 @@ def describe(shot: str, context=None, keys=None, fps=None) -> dict:
         if job is not None:
             entry.update(job.timeline.to_dict())
         entry["provenance"] = prov
+        entry["filled"] = prov is not None
         out["skeletons"].append(entry)
+    for layer in shown:  # back to the files' own content for anything else in this process
+        layer.Reload(force=True)
     return out
 
 
@@ -85,7 +91,11 @@ def _print(info: dict) -> None:
                        + ("" if s["detected"] else " [explicit]"))
             click.echo(f"    keys {', '.join(f'{k:g}' for k in s['keys']) or '(none)'}")
             gaps = ", ".join(f"{g['start']:g}..{g['end']:g} ({g['frames']})" for g in s["gaps"])
-            click.echo(f"    gaps to fill: {gaps or 'none'} -> {s['frames_to_fill']} frames")
+            if s.get("filled") and gaps:
+                click.echo(f"    gaps: {gaps} -> {s['frames_to_fill']} frames, filled by the result below "
+                           "(`inbetween` again would replace it)")
+            else:
+                click.echo(f"    gaps to fill: {gaps or 'none'} -> {s['frames_to_fill']} frames")
         p = s.get("provenance")
         if p:
             click.echo(f"    result: prior {p['prior']}, mode {p['mode']}, {p['generated_frames']} generated frames, "
@@ -95,6 +105,9 @@ def _print(info: dict) -> None:
         for a in info["animations"]:
             rng = f"{a['range'][0]:g}..{a['range'][1]:g}" if a["range"] else "no samples"
             click.echo(f"    {a['prim']} ({a['joints']} joints, {a['samples']} samples, {rng})")
+    journal = info.get("journal")
+    if journal and journal["state"] != "committed":
+        click.echo("  an interrupted anymole-usd run left a record: the next `inbetween` or `--undo` cleans it up")
     if info.get("error"):
         click.echo(f"  error: {info['error']}")
 

@@ -67,8 +67,8 @@ def test_compose_and_undo(tmp_path, data_dir, where):
     assert res.timeCodesPerSecond == 24 and res.framesPerSecond == 24
     assert res.pseudoRoot.GetInfo("upAxis") == "Y" and res.pseudoRoot.GetInfo("metersPerUnit") == 1.0
 
-    removed = layering.undo(str(shot))
-    assert str(out) in removed and not out.exists()
+    actions = {a["path"]: a["action"] for a in layering.undo(str(shot))["actions"]}
+    assert actions == {str(out): "removed", str(shot): "restored"} and not out.exists()
     assert _bytes(shot) == shot_bytes and _bytes(holder) == holder_bytes
     after_undo = composed_samples(shot)
     assert after_undo.keys() == before.keys()
@@ -113,16 +113,17 @@ def test_in_place_writes_into_holder_with_backup_and_undo(tmp_path, data_dir):
     holder_bytes = _bytes(holder)
     report = run_inbetween(str(shot), InbetweenOptions(prior="interp", in_place=True))
     assert report["animations"][0]["mode"] == "inPlace"
-    assert os.path.exists(layering.backup_path(str(holder)))
-    assert _bytes(layering.backup_path(str(holder))) == holder_bytes
+    kept = tmp_path / ".anymole" / "shot.usda" / "originals"
+    assert [_bytes(p) for p in kept.iterdir()] == [holder_bytes]  # the exact original, by its digest
     assert not (tmp_path / "shot.inbetween.usda").exists()
     prov = _check_result(shot, before)
     assert prov.mode == "inPlace"
-    # A second in-place run treats earlier generated frames as not authored.
+    # A second in-place run starts again from the original samples.
     run_inbetween(str(shot), InbetweenOptions(prior="interp", in_place=True))
-    assert _bytes(layering.backup_path(str(holder))) == holder_bytes
+    assert [_bytes(p) for p in kept.iterdir()] == [holder_bytes]
     layering.undo(str(shot))
     assert _bytes(holder) == holder_bytes
+    assert not (tmp_path / ".anymole").exists()
 
 
 def test_read_only_shot_gets_a_wrapper(tmp_path, data_dir):
@@ -154,14 +155,17 @@ def test_usdz_input_gets_a_wrapper(tmp_path, data_dir):
     assert len(anim.GetRotationsAttr().GetTimeSamples()) == 31  # 0..30, filled
     assert read_provenance(anim.GetPrim()).mode == "wrapper"
     layering.undo(str(src))
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / ".anymole").exists()
 
 
 def test_concurrent_run_fails_clearly(tmp_path, data_dir):
     from anymole_usd.errors import InputError
 
+    from anymole_usd.locks import LayerLocks
+
     shot = shot_root(tmp_path, data_dir)
-    with layering.shot_lock(str(shot)):
+    with LayerLocks() as held:
+        held.acquire(str(shot))
         with pytest.raises(InputError, match="another anymole-usd run"):
             run_inbetween(str(shot), InbetweenOptions(prior="interp"))
     assert not (tmp_path / "shot.inbetween.usda").exists()

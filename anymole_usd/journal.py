@@ -1,0 +1,184 @@
+"""The record a run keeps beside the shot: what it wrote, and the exact bytes it replaced.
+
+``<shot folder>/.anymole/<shot name>/journal.json`` lists every file the
+run wrote, with the digest (sha256 + size) of the bytes before and after;
+``originals/<sha256>`` holds the exact earlier bytes of every file it
+replaced. Undo and crash recovery read only this record, so they work even
+when the result layer is gone, and restore a file only from a copy whose
+digest still matches. A run writes the journal as ``pending`` before it
+touches anything and marks it ``committed`` after its last write, so the next
+run (or ``--undo``) knows an interrupted run from a finished one.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+
+from . import atomic_files
+from .errors import InputError
+from .locks import SIDECAR, remove_sidecar_if_empty
+
+FORMAT = 1
+
+
+@dataclass
+class FileRecord:
+    """One file a run wrote. ``original`` None: the file did not exist before (we created it)."""
+
+    path: str  # absolute in memory, relative to the shot's folder on disk
+    original: dict | None = None  # digest of the bytes before anymole-usd touched it
+    written: dict | None = None  # digest of what the run left there
+    edits: dict = field(default_factory=dict)  # what was changed, for an undo after the user edited the file
+
+    @property
+    def created(self) -> bool:
+        return self.original is None
+
+
+@dataclass
+class Journal:
+    shot: str  # absolute path of the shot
+    command: str = "inbetween"
+    state: str = "pending"
+    files: list[FileRecord] = field(default_factory=list)
+    created_dirs: list[str] = field(default_factory=list)
+    inputs: list[dict] = field(default_factory=list)  # [{path, sha256, size}] of every layer the run read
+    options_digest: str = ""
+    version: str = ""
+    folder: str = ""  # where this journal lives (its .anymole/<name> folder)
+    previous: dict | None = None  # the committed journal a pending run replaces
+
+    def record(self, path: str) -> FileRecord | None:
+        path = os.path.abspath(path)
+        return next((r for r in self.files if r.path == path), None)
+
+    @property
+    def originals_dir(self) -> str:
+        return os.path.join(self.folder, "originals")
+
+    def original_path(self, record: FileRecord) -> str:
+        return os.path.join(self.originals_dir, record.original["sha256"])
+
+    # -- serialisation ------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        base = os.path.dirname(self.shot)
+
+        def rel(p: str) -> str:
+            return os.path.relpath(p, base)
+
+        d = asdict(self)
+        d.pop("folder")
+        d["format"] = FORMAT
+        d["shot"] = os.path.basename(self.shot)
+        d["files"] = [{**asdict(r), "path": rel(r.path)} for r in self.files]
+        d["created_dirs"] = [rel(p) for p in self.created_dirs]
+        d["inputs"] = [{**i, "path": rel(i["path"])} for i in self.inputs]
+        d["host"], d["pid"], d["time"] = socket.gethostname(), os.getpid(), time.time()
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict, shot: str, folder: str) -> "Journal":
+        base = os.path.dirname(shot)
+
+        def absolute(p: str) -> str:
+            return os.path.normpath(os.path.join(base, p))
+
+        return cls(
+            shot=shot, command=d.get("command", "inbetween"), state=d.get("state", "pending"),
+            files=[FileRecord(absolute(f["path"]), f.get("original"), f.get("written"), f.get("edits") or {})
+                   for f in d.get("files", [])],
+            created_dirs=[absolute(p) for p in d.get("created_dirs", [])],
+            inputs=[{**i, "path": absolute(i["path"])} for i in d.get("inputs", [])],
+            options_digest=d.get("options_digest", ""), version=d.get("version", ""), folder=folder,
+            previous=d.get("previous"),
+        )
+
+
+def journal_folder(shot: str, home: str | None = None) -> str:
+    """Where the journal of ``shot`` lives: beside the shot, or in ``home`` (a read-only shot's output folder)."""
+    shot = os.path.abspath(shot)
+    name = os.path.basename(shot)
+    if home is None or os.path.abspath(home) == os.path.dirname(shot):
+        return os.path.join(os.path.dirname(shot), SIDECAR, name)
+    key = hashlib.sha256(shot.encode()).hexdigest()[:10]
+    return os.path.join(os.path.abspath(home), SIDECAR, f"{name}.{key}")
+
+
+def load(shot: str, homes: tuple[str, ...] = ()) -> Journal | None:
+    """The journal of ``shot`` (beside it, else in one of ``homes``), or None."""
+    shot = os.path.abspath(shot)
+    for home in (None,) + tuple(homes):
+        folder = journal_folder(shot, home)
+        path = os.path.join(folder, "journal.json")
+        if not os.path.exists(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"anymole-usd's record of an earlier run is unreadable ({exc}); nothing was changed. "
+                             f"Move {folder} away to start afresh", file=shot) from None
+        if data.get("format", 0) > FORMAT:
+            raise InputError(f"record {path} was written by a newer anymole-usd ({data.get('version')})", file=shot)
+        return Journal.from_json(data, shot, folder)
+    return None
+
+
+def save(journal: Journal) -> None:
+    os.makedirs(journal.folder, exist_ok=True)
+    data = json.dumps(journal.to_json(), indent=1, sort_keys=True).encode()
+    atomic_files.write_bytes(os.path.join(journal.folder, "journal.json"), data)
+
+
+def keep_original(journal: Journal, path: str) -> dict:
+    """Copy ``path``'s bytes into the journal's originals (content-addressed), verified; returns their digest."""
+    record = atomic_files.digest(path)
+    dest = os.path.join(journal.originals_dir, record["sha256"])
+    if not atomic_files.same(dest, record):
+        os.makedirs(journal.originals_dir, exist_ok=True)
+        atomic_files.copy_file(path, dest)
+        if not atomic_files.same(dest, record):
+            raise OSError(f"backup of {path} did not verify after writing")
+    return record
+
+
+def keep_original_bytes(journal: Journal, data: bytes) -> dict:
+    record = atomic_files.digest_bytes(data)
+    dest = os.path.join(journal.originals_dir, record["sha256"])
+    if not atomic_files.same(dest, record):
+        os.makedirs(journal.originals_dir, exist_ok=True)
+        atomic_files.write_bytes(dest, data)
+    return record
+
+
+def original_bytes(journal: Journal, record: FileRecord) -> bytes:
+    """The exact bytes ``record`` replaced; InputError (nothing restored) if the copy fails verification."""
+    path = journal.original_path(record)
+    if not atomic_files.same(path, record.original):
+        have = os.path.getsize(path) if os.path.exists(path) else None
+        state = "missing" if have is None else f"{have} bytes, expected {record.original['size']}, or changed"
+        raise InputError(f"the saved original of {record.path} ({path}) fails verification ({state}); nothing was "
+                         f"restored and {record.path} is left as it is (it is the good copy)", file=journal.shot)
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def prune_originals(journal: Journal) -> None:
+    """Drop saved originals no record refers to any more."""
+    wanted = {r.original["sha256"] for r in journal.files if r.original}
+    with contextlib.suppress(OSError):
+        for name in os.listdir(journal.originals_dir):
+            if name not in wanted:
+                os.remove(os.path.join(journal.originals_dir, name))
+
+
+def remove(journal: Journal) -> None:
+    """Delete the journal and its originals (after a full undo)."""
+    shutil.rmtree(journal.folder, ignore_errors=True)
+    remove_sidecar_if_empty(os.path.dirname(os.path.dirname(journal.folder)))
