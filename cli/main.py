@@ -23,6 +23,7 @@ COMMANDS = {
     "render": ("anymole_usd.cli.render", "Render the composed animation from several views."),
     "preview": ("anymole_usd.cli.preview", "Side-by-side preview of a result (MP4 or contact sheet)."),
     "estimator": ("anymole_usd.cli.estimator", "Train or run the scene-specific joint estimator."),
+    "batch": ("anymole_usd.cli.batch", "Fill many shots (files, folders, globs) in parallel, locally or on Ray."),
 }
 
 
