@@ -22,6 +22,7 @@ COMMANDS = {
     "eval": ("anymole_usd.cli.evaluate", "Compare in-between frames of a result with a reference."),
     "render": ("anymole_usd.cli.render", "Render the composed animation from several views."),
     "preview": ("anymole_usd.cli.preview", "Side-by-side preview of a result (MP4 or contact sheet)."),
+    "report": ("anymole_usd.cli.report", "One self-contained HTML review of a result: clips, curves, metrics."),
     "estimator": ("anymole_usd.cli.estimator", "Train or run the scene-specific joint estimator."),
     "batch": ("anymole_usd.cli.batch", "Fill many shots (files, folders, globs) in parallel, locally or on Ray."),
 }

@@ -466,7 +466,7 @@ def test_cli_preview_contact_sheet_with_reference(tmp_path, data_dir):
     import imageio.v3 as iio
 
     sheet = iio.imread(out)
-    assert sheet.shape[1] == 8 * (96 + 4) + 4  # result and reference side by side per tile
+    assert sheet.shape[:2] == (2 * (48 + 4) + 4, 8 * (48 + 4) + 4)  # a row per panel (result, reference)
     assert run("preview", path, "--view", "top").exit_code == 2
 
 

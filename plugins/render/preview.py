@@ -1,14 +1,29 @@
-"""Previews of an in-betweening result: marked frames as a contact sheet (PNG) or a video (MP4).
+"""Previews of an in-betweening result: labelled panels framed on the character, as a contact sheet or a video.
 
-Each frame carries a coloured bar and a label saying what it is: context
-(blue), keyframe (green), generated (orange), other authored samples (grey)
-or USD-interpolated between samples (light grey). With a reference the
-ground truth is drawn beside the result, from the same cameras.
+A preview shows one panel per motion: the result, the ground truth
+(``reference``) and any other prior run on the same gaps (``compare``), each
+labelled with its name on every tile. Every tile also carries a bar in the
+colour of the frame's role with its time code: context (blue), keyframe
+(green), generated (orange), other authored samples (grey) or
+USD-interpolated between samples (light grey).
+
+One camera path serves every panel. It follows the characters' horizontal
+centre (smoothed over a quarter second) at a fixed height and distance fitted
+so every panel's character stays in frame on every frame: the character fills
+the tile instead of the whole walk path, and a result that drifts away from
+the reference shows as an offset between panels rather than being re-centred.
+
+The contact sheet lays frames out in strips (one row per panel) whose width
+fits 1,600 px at the default tile size; with a result it shows the frames
+around and inside the gaps (every keyframe, the known sample before each gap
+and an even spread of generated frames), else an even spread of the clip.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -18,6 +33,8 @@ from anymole_usd.timeline import TIME_TOLERANCE
 ROLES = ("authored", "context", "keyframe", "generated", "interpolated")
 ROLE_COLOURS = np.array([[150, 150, 150], [60, 110, 220], [40, 170, 70], [240, 140, 30], [205, 205, 205]],
                         dtype=np.uint8)
+SHEET_WIDTH = 1600  # px: the default column count keeps a contact sheet this wide or less
+TILE_GAP, STRIP_GAP = 4, 14  # px between tiles, and between strips of a contact sheet
 
 
 @dataclass
@@ -52,52 +69,252 @@ def frame_roles(times: np.ndarray, authored: np.ndarray, provenance=None) -> Fra
     return FrameRoles(times, roles, "timeline")
 
 
-def mark(image: np.ndarray, role: int, label: str) -> np.ndarray:
-    """A copy of ``image`` (H, W, 3) with a role-coloured bar and border and a text label."""
+# --------------------------------------------------------------------------- panels
+
+
+@dataclass
+class Panel:
+    """One labelled view of a motion: what it is called and the character that performs it."""
+
+    name: str
+    character: object  # plugins.render.character.Character
+    motion: object  # anymole_usd.motion.Motion, at the frames to draw
+
+
+def framing_cameras(point_sets: Sequence[np.ndarray], up: np.ndarray, forward: np.ndarray, *, view: str = "front",
+                    size: tuple[int, int] = (240, 192), fps: float = 24.0, fov_y_deg: float = 35.0,
+                    elevation_deg: float = 10.0, margin: float = 0.05, margin_y: float = 0.11,
+                    smooth_seconds: float = 0.25):
+    """One camera path that frames the character(s), not the whole path.
+
+    ``point_sets``: posed vertices (F, N, 3) of each panel, world metres, same
+    frames. The camera looks at the panels' mean box centre: its horizontal
+    part smoothed with a Gaussian of ``smooth_seconds``, its height the clip's
+    median, so it neither jitters with the limbs nor bobs with the steps. The
+    distance is the smallest that keeps every point of every panel inside the
+    frame, less ``margin`` at the sides and ``margin_y`` at the top and bottom
+    (where the labels go), on every frame.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    from .cameras import Cameras, intrinsics, look_at, view_directions
+
+    up = np.asarray(up, dtype=np.float64)
+    height, width = size
+    boxes = [0.5 * (p.min(1) + p.max(1)) for p in point_sets]  # (F, 3) per panel
+    centre = np.mean(boxes, axis=0)
+    level = np.median(centre @ up)
+    flat = centre - np.outer(centre @ up, up)
+    if len(flat) > 2:
+        flat = gaussian_filter1d(flat, sigma=max(0.5, smooth_seconds * fps), axis=0, mode="nearest")
+    centres = flat + level * up
+    k = intrinsics(width, height, fov_y_deg)
+    el = np.radians(elevation_deg)
+    to_cam = np.cos(el) * view_directions(forward, up)[view] + np.sin(el) * up
+    r = look_at(np.zeros(3), -to_cam, up)[:3, :3]
+    half_w, half_h = 0.5 * width * (1 - 2 * margin), 0.5 * height * (1 - 2 * margin_y)
+    need, extent = 1e-3, 0.0
+    for p in point_sets:  # a few panels; each fit is vectorised over frames and points
+        sample = p[:, ::max(1, p.shape[1] // 2000)]  # the fit needs the hull, not every vertex
+        rel = np.einsum("ij,fnj->fni", r, sample - centres[:, None])
+        fit = np.maximum(k[0, 0] * np.abs(rel[..., 0]) / half_w, k[1, 1] * np.abs(rel[..., 1]) / half_h) - rel[..., 2]
+        need = max(need, float(fit.max()), float((-rel[..., 2]).max()) * 1.1)
+        extent = max(extent, float(np.ptp(sample.reshape(-1, 3), axis=0).max()))
+    eye = centres + need * to_cam
+    w2c = look_at(eye, np.broadcast_to(-to_cam, eye.shape), up)[None]
+    near = max(1e-3, 0.01 * need)
+    far = float(need + 10 * extent + 10.0)
+    return Cameras([view], k[None], w2c, width, height, near, far)
+
+
+class PanelRenderer:
+    """Renders frames of every panel through one shared camera path (:func:`framing_cameras`).
+
+    The camera path is fitted on every frame of the panels' motions once; panels of one character share
+    its Warp state, so rendering a clip at a time (a report's gaps) costs no set-up per call.
+    """
+
+    def __init__(self, panels: Sequence[Panel], *, view: str = "front", size: tuple[int, int] = (240, 192),
+                 device: str | None = None) -> None:
+        from .cameras import VIEWS, facing_direction
+        from .views import Renderer
+
+        if view not in VIEWS:
+            raise InputError(f"unknown view {view!r} (known: {', '.join(VIEWS)})")
+        self.panels = list(panels)
+        renderers: dict[int, Renderer] = {}
+        self.renderers, poses = [], []
+        for p in self.panels:
+            r = renderers.setdefault(id(p.character), Renderer(p.character, device=device))
+            self.renderers.append(r)
+            poses.append(r.pose(p.motion))
+        first = self.panels[0].character
+        forward = facing_direction(poses[0].joints, first.sides, first.up)
+        self.cameras = framing_cameras([pose.vertices for pose in poses], first.up, forward, view=view, size=size,
+                                       fps=float(self.panels[0].motion.fps))
+
+    def render(self, indices: np.ndarray | None = None) -> np.ndarray:
+        """(P, F, H, W, 3) uint8 images of frames ``indices`` (default all) of every panel."""
+        if indices is None:
+            return np.stack([r.render(p.motion, self.cameras).images[0] for p, r in zip(self.panels, self.renderers)])
+        indices = np.asarray(indices, dtype=np.int64)
+        cams = self.cameras.select_frames(indices)
+        return np.stack([r.render(p.motion.select(indices), cams).images[0]
+                         for p, r in zip(self.panels, self.renderers)])
+
+
+def render_panels(panels: Sequence[Panel], *, view: str = "front", size: tuple[int, int] = (240, 192),
+                  device: str | None = None, indices: np.ndarray | None = None) -> np.ndarray:
+    """(P, F, H, W, 3) uint8 renders of frames ``indices`` (default all) of every panel, one camera path."""
+    return PanelRenderer(panels, view=view, size=size, device=device).render(indices)
+
+
+@functools.lru_cache(maxsize=8)
+def label_font(px: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=px)  # scalable with FreeType
+    except (TypeError, OSError):  # pragma: no cover - Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()
+
+
+def label_tile(image: np.ndarray, name: str, caption: str, role: int) -> np.ndarray:
+    """A copy of ``image`` (H, W, 3) with a role-coloured bar holding ``caption`` at the top, a border in
+    the same colour, and ``name`` in a dark box at the bottom left."""
     from PIL import Image, ImageDraw
 
-    out = image.copy()
-    bar = max(3, out.shape[0] // 40)
-    colour = ROLE_COLOURS[role]
-    out[:bar] = colour
-    out[:, :2] = colour
-    out[:, -2:] = colour
-    out[-2:] = colour
-    pil = Image.fromarray(out)
-    ImageDraw.Draw(pil).text((4, bar + 2), label, fill=tuple(int(c) for c in colour))
+    h = image.shape[0]
+    px = max(11, h // 15)
+    font = label_font(px)
+    colour = tuple(int(c) for c in ROLE_COLOURS[role])
+    pil = Image.fromarray(np.ascontiguousarray(image))
+    draw = ImageDraw.Draw(pil)
+    bar = px + 6
+    draw.rectangle([0, 0, pil.width - 1, bar - 1], fill=colour)
+    draw.rectangle([0, 0, pil.width - 1, pil.height - 1], outline=colour, width=2)
+    draw.text((5, 3), caption, fill=(255, 255, 255), font=font)
+    if name:
+        left, top, right, bottom = draw.textbbox((0, 0), name, font=font)
+        y = pil.height - (bottom - top) - 10
+        draw.rectangle([4, y - 3, 4 + right - left + 8, pil.height - 5], fill=(30, 30, 30))
+        draw.text((8, y - top), name, fill=(255, 255, 255), font=font)
     return np.asarray(pil)
 
 
-def contact_sheet(tiles: np.ndarray, columns: int = 8, gap: int = 4) -> np.ndarray:
-    """(N, H, W, 3) -> one image laid out in rows of ``columns``."""
-    n, h, w = tiles.shape[:3]
+def labelled_frames(images: np.ndarray, names: Sequence[str], times: np.ndarray, roles: np.ndarray) -> np.ndarray:
+    """(P, N, H, W, 3) renders -> the same tiles labelled with their panel name, time code and role
+    (``times``, ``roles``: (N,) for the N frames)."""
+    return np.stack([np.stack([label_tile(images[p, i], names[p], f"{times[i]:g}  {ROLES[roles[i]]}", int(roles[i]))
+                               for i in range(images.shape[1])]) for p in range(len(images))])
+
+
+def side_by_side(tiles: np.ndarray, gap: int = TILE_GAP) -> np.ndarray:
+    """(P, H, W, 3) -> (H, P*(W+gap)-gap, 3) on white."""
+    p, h, w = tiles.shape[:3]
+    row = np.full((h, p * (w + gap) - gap, 3), 255, dtype=np.uint8)
+    for i in range(p):
+        row[:, i * (w + gap):i * (w + gap) + w] = tiles[i]
+    return row
+
+
+def sheet_columns(width: int, gap: int = TILE_GAP, limit: int = SHEET_WIDTH) -> int:
+    """How many tiles of ``width`` px fit across ``limit`` px."""
+    return max(1, (limit - gap) // (width + gap))
+
+
+def contact_sheet(tiles: np.ndarray, columns: int = 8, gap: int = TILE_GAP, strip_gap: int = STRIP_GAP) -> np.ndarray:
+    """(P, N, H, W, 3) -> one image: strips of ``columns`` frames, one row per panel in each strip."""
+    p, n, h, w = tiles.shape[:4]
     columns = max(1, min(columns, n))
-    rows = -(-n // columns)
-    sheet = np.full((rows * (h + gap) + gap, columns * (w + gap) + gap, 3), 255, dtype=np.uint8)
-    for i, tile in enumerate(tiles):  # a few dozen tiles
-        r, c = divmod(i, columns)
-        sheet[gap + r * (h + gap):gap + r * (h + gap) + h, gap + c * (w + gap):gap + c * (w + gap) + w] = tile
+    strips = -(-n // columns)
+    strip_h = p * (h + gap) - gap
+    sheet = np.full((strips * (strip_h + strip_gap) - strip_gap + 2 * gap, columns * (w + gap) + gap, 3), 255,
+                    dtype=np.uint8)
+    for i in range(n):  # a few dozen tiles
+        s, c = divmod(i, columns)
+        x = gap + c * (w + gap)
+        for q in range(p):
+            y = gap + s * (strip_h + strip_gap) + q * (h + gap)
+            sheet[y:y + h, x:x + w] = tiles[q, i]
     return sheet
 
 
-def sheet_indices(roles: np.ndarray, max_tiles: int = 48) -> np.ndarray:
-    """Frames for a contact sheet: every keyframe, plus an even spread of the rest."""
+def sheet_indices(roles: np.ndarray, max_tiles: int = 24) -> np.ndarray:
+    """Frames for a contact sheet, in time order.
+
+    With generated frames: every keyframe, the known sample before each gap,
+    and an even spread of the generated frames up to ``max_tiles``. Without:
+    every keyframe and an even spread of the clip.
+    """
+    roles = np.asarray(roles)
     n = len(roles)
     keys = np.flatnonzero(roles == 2)
-    step = max(1, int(np.ceil(n / max(1, max_tiles - len(keys)))))
-    return np.union1d(keys, np.arange(0, n, step))
+    generated = np.flatnonzero(roles == 3)
+    if len(generated):
+        starts = generated[np.concatenate([[True], np.diff(generated) > 1])]
+        fixed = np.union1d(keys, starts[starts > 0] - 1)
+        pool = generated
+    else:
+        fixed, pool = keys, np.arange(n)
+    room = max(1, max_tiles - len(fixed))
+    spread = pool[np.unique(np.round(np.linspace(0, len(pool) - 1, min(room, len(pool)))).astype(int))]
+    return np.union1d(fixed, spread)
 
 
-def write_preview(path: str, out: str | None = None, *, reference: str | None = None, view: str = "front",
-                  size: tuple[int, int] = (256, 256), frames: tuple[float, float] | None = None,
-                  columns: int = 8, max_tiles: int = 48, device: str | None = None) -> dict:
-    """Render ``path`` (and ``reference``) from one view and write a marked contact sheet or MP4."""
+# --------------------------------------------------------------------------- the command
+
+
+@dataclass
+class PreviewInputs:
+    """What a preview or a report draws: the scene, its provenance and frame roles, the panels, the prior runs."""
+
+    scene: object  # plugins.render.scene.Scene of the result
+    provenance: object | None  # anymole_usd.schema.Provenance, None when no result is composed
+    roles: FrameRoles
+    panels: list[Panel]
+    runs: list  # plugins.report.compare.CompareRun of each compared prior
+
+
+def preview_panels(path: str, *, reference: str | None = None, compare: Sequence[str] = (),
+                   frames: tuple[float, float] | None = None, skeleton: str | None = None,
+                   progress=None) -> PreviewInputs:
+    """The panels of a preview, in this order: the result (named after its prior when a result is composed),
+    each prior of ``compare`` run in memory on the same gaps, the reference."""
     from anymole_usd.schema import read_provenance
 
-    from .cameras import VIEWS, auto_cameras, facing_direction
-    from .outputs import check_format
     from .scene import load_scene
-    from .views import Renderer
+
+    scene = load_scene(path, frames=frames, skeleton=skeleton)
+    prov = None
+    if scene.stage is not None and scene.animation_path:
+        prov = read_provenance(scene.stage.GetPrimAtPath(scene.animation_path))
+    roles = frame_roles(scene.motion.times, scene.authored_times, prov)
+    result_name = f"result ({prov.prior})" if prov is not None and prov.prior else "result"
+    panels = [Panel(result_name, scene.character, scene.motion)]
+    runs = []
+    if compare:
+        from anymole_usd.plugins.report.compare import compare_priors
+
+        runs = compare_priors(scene, prov, compare, progress=progress)
+        panels += [Panel(run.name, scene.character, run.motion) for run in runs if run.motion is not None]
+    if reference:
+        ref_scene = load_scene(reference, times=scene.motion.times)
+        if ref_scene.motion.num_frames != scene.motion.num_frames:
+            raise InputError(f"the reference does not cover the result's frames {scene.motion.times[0]:g}:"
+                             f"{scene.motion.times[-1]:g}", file=reference)
+        panels.append(Panel("reference", ref_scene.character, ref_scene.motion))
+    return PreviewInputs(scene, prov, roles, panels, runs)
+
+
+def write_preview(path: str, out: str | None = None, *, reference: str | None = None, compare: Sequence[str] = (),
+                  view: str = "front", size: tuple[int, int] = (240, 192), frames: tuple[float, float] | None = None,
+                  columns: int | None = None, max_tiles: int = 24, device: str | None = None,
+                  progress=None) -> dict:
+    """Render ``path`` (with ``reference`` and ``compare`` priors as extra panels) and write a labelled contact
+    sheet (.png/.jpg) or side-by-side video (.mp4). ``columns`` defaults to what fits in 1,600 px."""
+    from .cameras import VIEWS
+    from .outputs import check_format
 
     if view not in VIEWS:
         raise InputError(f"unknown view {view!r} (known: {', '.join(VIEWS)})")
@@ -110,51 +327,31 @@ def write_preview(path: str, out: str | None = None, *, reference: str | None = 
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise InputError("output folder does not exist or cannot be written", file=out)
-    scene = load_scene(path, frames=frames)
-    prov = None
-    if scene.stage is not None and scene.animation_path:
-        prov = read_provenance(scene.stage.GetPrimAtPath(scene.animation_path))
-    roles = frame_roles(scene.motion.times, scene.authored_times, prov)
-    renderer = Renderer(scene.character, device=device)
-    pose = renderer.pose(scene.motion)
-    points = pose.vertices
-    ref_renderer = ref_pose = ref_scene = None
-    if reference:
-        ref_scene = load_scene(reference, times=scene.motion.times)
-        if ref_scene.motion.num_frames != scene.motion.num_frames:
-            raise InputError("the reference does not cover the result's frames", file=reference)
-        ref_renderer = Renderer(ref_scene.character, device=device)
-        ref_pose = ref_renderer.pose(ref_scene.motion)
-        points = np.concatenate([points, ref_pose.vertices], 1)  # one framing for both
-    ch = scene.character
-    cams = auto_cameras(points, ch.up, facing_direction(pose.joints, ch.sides, ch.up), views=(view,),
-                        width=size[1], height=size[0])
-    images = renderer.render(scene.motion, cams).images[0]
-    if ref_renderer is not None:
-        ref_images = ref_renderer.render(ref_scene.motion, cams).images[0]
-        images = np.concatenate([images, ref_images], 2)
-    labels = [f"{t:g} {ROLES[r]}" for t, r in zip(roles.times, roles.roles)]
+    inputs = preview_panels(path, reference=reference, compare=compare, frames=frames, progress=progress)
+    scene, roles, panels = inputs.scene, inputs.roles, inputs.panels
+    names = [p.name for p in panels]
+    n = scene.motion.num_frames
+    idx = np.arange(n) if ext == ".mp4" else sheet_indices(roles.roles, max_tiles)
+    images = render_panels(panels, view=view, size=size, device=device, indices=idx)
+    tiles = labelled_frames(images, names, roles.times[idx], roles.roles[idx])
     tmp = f"{out}.tmp-{os.getpid()}{ext}"
     try:
         if ext == ".mp4":
-            import imageio.v2 as iio2
+            from anymole_usd.plugins.report.clips import write_video
 
-            with iio2.get_writer(tmp, fps=scene.motion.fps, codec="libx264", quality=8, macro_block_size=1) as w:
-                for img, r, lab in zip(images, roles.roles, labels):
-                    w.append_data(mark(img, int(r), lab))
-            shown = len(images)
+            write_video(tmp, (side_by_side(tiles[:, i]) for i in range(tiles.shape[1])), scene.motion.fps)
+            width = side_by_side(tiles[:, 0]).shape[1]
         else:
             import imageio.v3 as iio
 
-            idx = sheet_indices(roles.roles, max_tiles)
-            tiles = np.stack([mark(images[i], int(roles.roles[i]), labels[i]) for i in idx])
-            iio.imwrite(tmp, contact_sheet(tiles, columns), extension=ext)
-            shown = len(idx)
+            sheet = contact_sheet(tiles, columns or sheet_columns(size[1]))
+            iio.imwrite(tmp, sheet, extension=ext)
+            width = sheet.shape[1]
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     counts = {name: int((roles.roles == i).sum()) for i, name in enumerate(ROLES)}
     return {"file": os.path.abspath(path), "output": os.path.abspath(out), "reference": reference,
-            "view": view, "frames": len(images), "shown": int(shown), "roles_from": roles.source,
-            "counts": counts}
+            "panels": names, "view": view, "frames": n, "shown": int(tiles.shape[1]), "width": int(width),
+            "roles_from": roles.source, "counts": counts}
