@@ -17,7 +17,10 @@ from anymole_usd.cli.common import emit_json, handle_errors
 @click.option("--prim", default=None, help="Only this SkelAnimation (or Skeleton) of RESULT.")
 @click.option("--benchmark", "benchmark", multiple=True, type=click.Path(exists=True),
               help="Run priors over real clips (folders or BVH/USD files; repeatable) instead.")
-@click.option("--protocol", type=click.Choice(["anymole", "lafan1"]), default="anymole", show_default=True)
+@click.option("--protocol", type=click.Choice(["anymole", "lafan1"]), default="anymole", show_default=True,
+              help="With --benchmark, how clips are cut into windows: anymole = 2 s of context, then a keyframe "
+                   "every 1 s up to 8 s; lafan1 = 10 context frames, one keyframe after 5, 15, 30 or 45 frames, "
+                   "65-frame windows every 40 frames.")
 @click.option("--priors", default="zero-velocity,interp,graph", show_default=True,
               help="Comma-separated priors to run on identical windows.")
 @click.option("--references", type=click.Choice(["none", "others"]), default="none", show_default=True,
