@@ -213,8 +213,10 @@ def _age(path: str) -> float:
 
 
 def clean_stale_temps(folder: str) -> list[str]:
-    """Remove temporary files/folders of killed anymole-usd runs in ``folder``; returns what went."""
-    removed = []
+    """Remove temporary files/folders and lock files of killed anymole-usd runs in ``folder``."""
+    from .locks import clean_stale_locks
+
+    removed = clean_stale_locks(folder)
     try:
         names = os.listdir(folder)
     except OSError:

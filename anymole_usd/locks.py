@@ -89,3 +89,31 @@ class LayerLocks:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def clean_stale_locks(folder: str) -> list[str]:
+    """Remove lock files no live process holds (left by a killed run) in ``folder``'s sidecar."""
+    sidecar = os.path.join(folder, SIDECAR)
+    removed = []
+    try:
+        names = [n for n in os.listdir(sidecar) if n.endswith(".lock")]
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(sidecar, name)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # held by a live run
+        with contextlib.suppress(OSError):
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                os.remove(path)
+                removed.append(path)
+        os.close(fd)
+    remove_sidecar_if_empty(folder)
+    return removed

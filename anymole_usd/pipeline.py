@@ -240,6 +240,9 @@ def run_inbetween(shot: str, options: InbetweenOptions | None = None, progress: 
             fill(job, options, stage, progress)
         report = {"shot": shot, "animations": [], "output": None, "edits": None}
         if todo:
+            from .transaction import checkpoint
+
+            checkpoint("planned")
             animations = [ResultAnimation(j.binding, j.anim_path, j.result, _provenance(j, shot, options),
                                           generated_times=j.timeline.generated_times) for j in todo]
             report = write_result(shot, stage, animations, WriteOptions(options.output, options.in_place,

@@ -38,6 +38,29 @@ class _Write:
     force: bool = False  # an existing file that is not ours may be replaced (its bytes are kept)
 
 
+def checkpoint(name: str) -> None:
+    """Crash-test hook: with ANYMOLE_USD_TEST_PAUSE="<folder>:<name>,...", stop at ``name`` until released.
+
+    The process writes ``<folder>/<name>.reached`` and waits while that file
+    exists, so a test can kill it (``kill -9`` by pid) at exactly this point,
+    or delete the file to let it go on. Costs one environment lookup otherwise.
+    """
+    spec = os.environ.get("ANYMOLE_USD_TEST_PAUSE")
+    if not spec:
+        return
+    folder, _, names = spec.rpartition(":")
+    if name not in names.split(","):
+        return
+    import time
+
+    marker = os.path.join(folder, f"{name}.reached")
+    with open(marker, "w") as fh:
+        fh.write(str(os.getpid()))
+    deadline = time.time() + 120
+    while os.path.exists(marker) and time.time() < deadline:
+        time.sleep(0.02)
+
+
 def _digest_or_none(path: str) -> dict | None:
     return atomic_files.digest(path) if os.path.isfile(path) else None
 
@@ -89,6 +112,7 @@ class Transaction:
             for record in found.files:
                 if not record.created:
                     self.base[record.path] = _base_bytes(found, record, self.notes)
+        checkpoint("begun")
         return self
 
     def _lock_all(self, journal: jr.Journal) -> None:
@@ -169,12 +193,16 @@ class Transaction:
                     # An earlier run edited it and this one does not: back to the user's bytes.
                     if not _matches(_digest_or_none(path), atomic_files.digest_bytes(self.base[path])):
                         staged[path] = atomic_files.stage_bytes(path, self.base[path])
+            checkpoint("staged")
             journal = self._pending_journal(staged, prev_records)
             jr.save(journal)
-            for path, s in staged.items():
+            checkpoint("pending")
+            for i, (path, s) in enumerate(staged.items()):
                 s.install()
                 atomic_files.reload_cached(path, keep=self._writes[path].layer if path in self._writes else None)
+                checkpoint(f"installed{i + 1}")
             self._remove_stale(journal, prev_records, staged)
+            checkpoint("cleaned")
             journal.files = [r for r in journal.files if r.written is not None and r.written != r.original]
             journal.previous = None
             journal.state = "committed"
@@ -404,8 +432,10 @@ def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False) -> 
     report: dict = {"actions": [], "notes": []}
     found = jr.load(shot, homes)
     if found is None:
+        atomic_files.clean_stale_temps(os.path.dirname(shot))
         return report
     locks = LayerLocks()
+    made: list[str] = []
     try:
         for r in found.files:
             if os.path.isdir(os.path.dirname(r.path)):
@@ -415,9 +445,12 @@ def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False) -> 
         if found is None:
             return report
         if found.state != "committed":
-            report["notes"].append(recover(found))
-            report["actions"].append({"path": shot, "action": "recovered"})
-            return report
+            note = recover(found)
+            report["notes"].append(note)
+            found = jr.load(shot, homes)
+            if found is None:  # rolled back: the files are the user's own again
+                report["actions"].append({"path": shot, "action": "rolled back"})
+                return report
         plan = []
         for r in found.files:
             now = _digest_or_none(r.path)
@@ -452,10 +485,11 @@ def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False) -> 
                 atomic_files.write_bytes(r.path, data)
             atomic_files.reload_cached(r.path)
             report["actions"].append({"path": r.path, "action": action})
-        _remove_empty_dirs(found.created_dirs)
         jr.remove(found)
+        made = found.created_dirs
     finally:
         locks.release()
+    _remove_empty_dirs(made)  # after the lock files in them are gone
     return report
 
 

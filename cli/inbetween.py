@@ -83,6 +83,9 @@ def command(shot, prim, context, keys, prior, params, references, video_model, v
     options = InbetweenOptions(prim=prim, context=ctx, keys=ks, prior=prior, output=output, fps=fps,
                                in_place=in_place, seed=seed, params=extra,
                                references=list(references), video_model=video_model, force=force)
+    source = _prior_source(prior, video_model)
+    if source and not as_json:
+        click.echo(source, err=True)
     with contextlib.ExitStack() as stack:
         bar: list = []  # created at the first report: nothing is drawn before the shot is open and planned
 
@@ -95,7 +98,7 @@ def command(shot, prim, context, keys, prior, params, references, video_model, v
         report = run_inbetween(shot, options, progress=report_progress)
         if bar:
             bar[0].update(bar[1], completed=1.0)
-    report["prior_source"] = _prior_source(prior, video_model)
+    report["prior_source"] = source
     if as_json:
         emit_json(report)
         return
@@ -104,8 +107,6 @@ def command(shot, prim, context, keys, prior, params, references, video_model, v
                    f"'{a['prior']}' ({a['mode']})")
     for s in report.get("skipped", []):
         click.echo(f"{s['prim']}: {s['reason']}")
-    if report["prior_source"]:
-        click.echo(report["prior_source"])
     for note in report.get("notes", []):
         click.echo(f"note: {note}")
     if report["output"]:
