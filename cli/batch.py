@@ -1,6 +1,7 @@
 """`anymole-usd batch`: fill many shots, each in its own worker process, locally or on a Ray cluster."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -69,7 +70,9 @@ def command(inputs, workers, ray_address, resume, retries, prior, params, refere
         raise InputError(f"--fps must be a positive number, got {fps:g}")
     options = InbetweenOptions(prior=prior, fps=fps, in_place=in_place, seed=seed, params=_parse_params(params),
                                references=[os.path.abspath(r) for r in references], video_model=video_model)
-    with progress(enabled=not as_json) as bar:
+    # Anything printed while the shots run (Ray's driver reports worker deaths with print) goes to
+    # stderr: stdout carries only the report.
+    with progress(enabled=not as_json) as bar, contextlib.redirect_stdout(sys.stderr):
         report = run_batch(inputs, options, workers=workers, use_ray=ray_address is not None,
                            ray=None if ray_address == "auto" else ray_address, resume=resume, retries=retries,
                            on_event=_progress_events(bar))

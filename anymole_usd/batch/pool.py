@@ -117,7 +117,7 @@ class ProcessPool:
         seconds, reason = 0.0, ""
         for attempt in range(1, self.retries + 2):
             receive, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=child_main, args=(shot, options, send, threads),
+            proc = ctx.Process(target=child_main, args=(shot, options, send, threads, dict(os.environ)),
                                name=f"anymole-batch {os.path.basename(shot)}")
             with self._lock:
                 if self._stop.is_set():

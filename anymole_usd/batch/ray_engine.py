@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 
 from ..errors import InputError
@@ -24,14 +26,28 @@ POLL_SECONDS = 0.5  # ray.wait is called with a timeout so Ctrl-C reaches the dr
 
 def _ray_shot(shot: str, options, cpus: float) -> ShotResult:
     """The task body (runs on a Ray worker)."""
-    from .shot_task import limit_threads, run_shot
+    from .shot_task import committed_anyway, deferring, limit_threads, run_shot
 
     if not os.path.exists(shot):
         return ShotResult.failed(shot, f"{shot}: not found on Ray node {socket.gethostname()} (a batch on a cluster "
                                        f"needs the shots on a shared filesystem at the same path)", EXIT_INPUT,
                                  attempts=1)
     limit_threads(max(1, int(cpus)))
-    return run_shot(shot, options)
+    if threading.current_thread() is not threading.main_thread():
+        return run_shot(shot, options)
+    # ray.cancel interrupts the task through the SIGINT handler: hold it off while the run commits.
+    previous = signal.signal(signal.SIGINT, deferring(KeyboardInterrupt))
+    start = time.perf_counter()
+    try:
+        return run_shot(shot, options)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        done = committed_anyway(shot, options, time.perf_counter() - start)
+        if done is None:
+            raise
+        return done
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def import_ray():
@@ -95,8 +111,9 @@ class RayEngine:
 
     def _run(self, ray, shots, options, on_event) -> list[ShotResult]:
         cpus = 1.0
-        task = ray.remote(_ray_shot).options(num_cpus=cpus, num_gpus=self._gpus(ray, options),
-                                             max_retries=self.retries, retry_exceptions=False)
+        task = ray.remote(_ray_shot)
+        resources = dict(num_cpus=cpus, num_gpus=self._gpus(ray, options), max_retries=self.retries,
+                         retry_exceptions=False)
         options_ref = ray.put(options)
         window = self.workers if self.address != "local" and self.workers else len(shots)
         queue = list(shots)
@@ -106,7 +123,8 @@ class RayEngine:
         def submit():
             while queue and len(flight) < window:
                 shot = queue.pop(0)
-                ref = task.options(name=f"anymole-batch:{os.path.basename(shot)}").remote(shot, options_ref, cpus)
+                ref = task.options(name=f"anymole-batch:{os.path.basename(shot)}", **resources).remote(
+                    shot, options_ref, cpus)
                 flight[ref] = (shot, time.perf_counter())
 
         try:

@@ -53,20 +53,75 @@ def limit_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
-def _terminate(signum, frame):
-    raise Terminated()
+# Cut short, these leave a shot half-written until the next run recovers it (they rename several files):
+# a stop request waits until they return. Everything else in a run may be interrupted at any point.
+CRITICAL = {("anymole_usd.transaction", "commit"), ("anymole_usd.transaction", "recover"),
+            ("anymole_usd.transaction", "undo")}
+RETRY_SECONDS = 0.02
 
 
-def child_main(shot: str, options: InbetweenOptions, conn, threads: int) -> None:
-    """Entry point of a pool worker process: one shot, results sent through ``conn``."""
+def in_critical_section(frame) -> bool:
+    while frame is not None:
+        if (frame.f_globals.get("__name__"), frame.f_code.co_name) in CRITICAL:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def deferring(exception: type[BaseException]):
+    """A signal handler raising ``exception``, but only outside a critical section (it re-checks shortly)."""
+
+    def handler(signum, frame):
+        if in_critical_section(frame):
+            signal.signal(signal.SIGALRM, handler)
+            signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+            return
+        raise exception()
+
+    return handler
+
+
+def child_main(shot: str, options: InbetweenOptions, conn, threads: int, environ: dict | None = None) -> None:
+    """Entry point of a pool worker process: one shot, results sent through ``conn``.
+
+    ``environ`` is the batch process's environment now (the forkserver's is
+    from when it started).
+    """
     # Ctrl-C reaches the whole process group; the batch decides what stops, with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, deferring(Terminated))
+    start = time.perf_counter()
     try:
+        if environ is not None:
+            os.environ.clear()
+            os.environ.update(environ)
         limit_threads(threads)
         conn.send(("started", os.getpid()))
         conn.send(("result", run_shot(shot, options)))
     except Terminated:
-        sys.exit(128 + signal.SIGTERM)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        done = committed_anyway(shot, options, time.perf_counter() - start)
+        if done is None:
+            sys.exit(128 + signal.SIGTERM)
+        conn.send(("result", done))
     finally:
         conn.close()
+
+
+def committed_anyway(shot: str, options: InbetweenOptions, seconds: float) -> ShotResult | None:
+    """After a stop request: a done record when the shot's result is committed for these options, else None.
+
+    A stop that lands after the commit (or a shot already filled with the
+    same options) must not be reported as untouched.
+    """
+    from ..layering import default_output, result_is_current
+    from ..pipeline import options_digest
+
+    try:
+        if not result_is_current(shot, options_digest(options), options.output):
+            return None
+    except Exception:  # an unreadable journal: the next run says so
+        return None
+    output = None if options.in_place else os.path.abspath(options.output or default_output(shot))
+    return ShotResult(shot=shot, status="done", seconds=seconds, output=output, attempts=1,
+                      reason="committed as the batch stopped")
