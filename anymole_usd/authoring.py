@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -35,24 +34,25 @@ USD_EXTENSIONS = (".usda", ".usdc", ".usd")
 
 @contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds."""
+    """Yield a staging path beside ``path``; move it onto ``path`` only if the block succeeds.
+
+    Staged by :class:`atomic_files.Staged`: umask-honouring, and a killed run's
+    leftovers are recognised and cleaned by the next run.
+    """
+    from .atomic_files import Staged
+
     dest = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(dest)
-    if not os.path.isdir(folder):
+    if not os.path.isdir(os.path.dirname(dest)):
         raise InputError("output folder does not exist", file=os.fspath(path))
-    stem, ext = os.path.splitext(os.path.basename(dest))
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
-    os.close(fd)
     try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        staged = Staged(dest)
+    except OSError as exc:
+        raise InputError(f"cannot write the output folder ({exc.strerror})", file=os.fspath(path)) from None
+    try:
+        yield staged.path
+        staged.install()
+    finally:
+        staged.discard()
 
 
 @dataclass

@@ -318,6 +318,16 @@ def test_result_follows_umask(d):
     assert (d / "shot.usda").stat().st_mode & 0o777 == 0o644  # an edited file keeps its own mode
 
 
+def test_render_folder_follows_umask(d, tmp_path):
+    old = os.umask(0o002)
+    try:
+        ok("render", d / "shot.usda", "-o", tmp_path / "renders", "--views", "front", "--size", "32x32",
+           "--frames", "1:2")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "renders").stat().st_mode & 0o777 == 0o775
+
+
 # -- item 11: two runs writing one layer: the second fails clearly, nothing is lost ------------------------
 def _two_shots_one_sublayer(tmp_path, data_dir):
     shot, holder = shot_sublayer(tmp_path, data_dir)

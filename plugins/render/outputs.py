@@ -4,7 +4,8 @@ Everything goes to a staging folder first and is moved into the output
 folder only when every frame has been written, so a failure leaves nothing
 partial behind. Layout::
 
-    out/front/frame_0000.png ...   (or out/front.mp4)
+    out/front/0036.png ...         named by time code (``names="time"``, the default), or
+    out/front/frame_0000.png ...   by index (``names="index"``), or out/front.mp4
     out/annotations.json           per frame and view: joint pixels, depth, NDC depth, visibility
     out/annotations.npz            the same as arrays, plus cameras and world joint positions
 """
@@ -34,8 +35,15 @@ def check_format(fmt: str) -> None:
 class RenderWriter:
     """Stream frames of every view into a staging folder; :meth:`commit` moves them into ``out_dir``."""
 
-    def __init__(self, out_dir: str | os.PathLike, views: list[str], fmt: str = "png", fps: float = 24.0) -> None:
+    def __init__(self, out_dir: str | os.PathLike, views: list[str], fmt: str = "png", fps: float = 24.0,
+                 names: str = "time") -> None:
+        from .frame_names import NAMINGS
+
         check_format(fmt)
+        if names not in NAMINGS:
+            raise InputError(f"--names must be one of {', '.join(NAMINGS)}, got {names!r}")
+        self.names = names
+        self.times: list[float] = []  # time code of every frame added so far
         self.out_dir = os.path.abspath(os.fspath(out_dir))
         self.views = list(views)
         self.fmt = fmt
@@ -59,9 +67,17 @@ class RenderWriter:
             if fmt == "png":
                 os.mkdir(os.path.join(self.staging, v))
 
-    def add(self, images: np.ndarray) -> None:
-        """Append frames: (V, F, H, W, 3) uint8 in view order."""
+    def add(self, images: np.ndarray, times=None) -> None:
+        """Append frames: (V, F, H, W, 3) uint8 in view order, at ``times`` (F,) time codes.
+
+        ``times`` may be left out only when frames are named by index."""
         import imageio.v3 as iio
+
+        if times is None:
+            if self.names == "time":
+                raise ValueError("frames named by time need their times")
+            times = [float("nan")] * images.shape[1]
+        self.times.extend(float(t) for t in times)
 
         for vi, view in enumerate(self.views):
             frames = images[vi]
@@ -71,7 +87,7 @@ class RenderWriter:
 
                     self._pool = ThreadPoolExecutor(max_workers=1)
                 for k, frame in enumerate(frames):  # one file per frame
-                    path = os.path.join(self.staging, view, f"frame_{self.count + k:04d}.png")
+                    path = os.path.join(self.staging, self.image_path(view, self.count + k))
                     self._pending.append(self._pool.submit(iio.imwrite, path, frame, compress_level=1))
                 while len(self._pending) > 256:  # bounded memory when encoding falls behind
                     self._pending.pop(0).result()
@@ -88,7 +104,12 @@ class RenderWriter:
         self.count += images.shape[1]
 
     def image_path(self, view: str, index: int) -> str:
-        return f"{view}/frame_{index:04d}.png" if self.fmt == "png" else f"{view}.mp4"
+        """Path of frame ``index`` of ``view``, relative to the output folder."""
+        from .frame_names import frame_file_name
+
+        if self.fmt != "png":
+            return f"{view}.mp4"
+        return f"{view}/{frame_file_name(self.names, index, self.times[index])}"
 
     def write_annotations(self, data: dict, arrays: dict) -> None:
         with open(os.path.join(self.staging, "annotations.json"), "w") as fh:
@@ -113,6 +134,9 @@ class RenderWriter:
         self._videos.clear()
         names = sorted(os.listdir(self.staging))
         if self._created:
+            from anymole_usd.atomic_files import new_dir_mode
+
+            os.chmod(self.staging, new_dir_mode())  # mkdtemp makes 0700: other users could not read the renders
             os.replace(self.staging, self.out_dir)
             return names
         for name in names:  # replace our own earlier outputs of the same name only
