@@ -84,11 +84,12 @@ class Score:
     windows: int
     frames: int
     seconds: float  # time spent in prior.fill
+    fallbacks: list = field(default_factory=list)  # gaps the prior filled by interpolation: {start, end, reason}
 
     def to_dict(self) -> dict:
         return {"clip": self.clip, "group": self.group, "tags": list(self.tags), "setting": self.setting,
                 "prior": self.prior, "windows": self.windows, "frames": self.frames,
-                "seconds": round(self.seconds, 4), **self.values}
+                "seconds": round(self.seconds, 4), "fallbacks": len(self.fallbacks), **self.values}
 
 
 def score_windows(windows: Sequence[EvalWindow], metrics: Sequence[Metric]) -> dict:
@@ -96,14 +97,24 @@ def score_windows(windows: Sequence[EvalWindow], metrics: Sequence[Metric]) -> d
 
 
 def run_prior(prior: Prior, windows: Sequence[Window], references: Callable[[Clip], list[Motion]] | None = None,
-              seed: int = 0) -> tuple[list[EvalWindow], float]:
-    """Fill every window with ``prior``; returns the gap windows and the time spent filling."""
+              seed: int = 0, fallbacks: list | None = None,
+              on_window: Callable[[], None] | None = None) -> tuple[list[EvalWindow], float]:
+    """Fill every window with ``prior``; returns the gap windows and the time spent filling.
+
+    ``fallbacks``: a list that receives every gap the prior reports in its ``fallbacks`` attribute
+    (the `graph` prior's gaps filled by interpolation, with the reason); ``on_window`` is called
+    after each window.
+    """
     evals, spent = [], 0.0
     for w in windows:
         request = make_request(w, references(w.clip) if references else (), seed)
         t0 = time.perf_counter()
         generated = prior.fill(request)
         spent += time.perf_counter() - t0
+        if fallbacks is not None:
+            fallbacks += [dict(f) for f in getattr(prior, "fallbacks", [])]
+        if on_window is not None:
+            on_window()
         result = compose(request.known, generated, request.timeline)
         evals += gap_windows(w.clip, result, request.timeline, w.setting)
     return evals, spent
@@ -129,36 +140,71 @@ def leave_one_out(clips: Sequence[Clip]) -> Callable[[Clip], list[Motion]]:
 
 def run_benchmark(clips: Sequence[Clip], priors: Sequence[str], protocol: str, metrics: Sequence[Metric] | None = None,
                   references: str = "none", truth_row: bool = True, params: dict | None = None,
-                  progress: Callable[[str], None] | None = None) -> list[Score]:
+                  progress: Callable[[str, float], None] | None = None) -> list[Score]:
     """Every prior on identical windows of every clip; one Score per (clip, setting, prior).
 
     ``references``: "none" (data-free: only the window's context) or "others"
     (leave-one-out: the other clips on the same skeleton, for the graph prior).
     ``params``: per-prior constructor parameters, ``{"graph": {...}}``.
+    ``progress(message, fraction)`` is called before each clip and after each
+    window a prior fills (fraction of all windows x priors).
     """
     from . import registry
 
     metrics = list(metrics) if metrics is not None else load_metrics()
     refs = leave_one_out(clips) if references == "others" else None
     params = params or {}
+    per_clip = [windows_for(protocol, clip) for clip in clips]
+    total = max(sum(len(ws) for ws in per_clip) * max(len(priors), 1), 1)
+    done = 0
     scores: list[Score] = []
-    for clip in clips:
-        windows = windows_for(protocol, clip)
+    for c, (clip, windows) in enumerate(zip(clips, per_clip)):
+        label = f"{protocol}: clip {c + 1}/{len(clips)} {clip.name} ({len(windows)} windows)"
+        if progress:
+            progress(label, done / total)
         settings = sorted({w.setting for w in windows}, key=setting_order)
         for setting in settings:
             ws = [w for w in windows if w.setting == setting]
-            rows = [("ground-truth", truth_windows(ws), 0.0)] if truth_row else []
+            rows = [("ground-truth", truth_windows(ws), 0.0, [])] if truth_row else []
             for name in priors:
                 prior = registry.load("priors", name)(**params.get(name, {}))
-                evals, spent = run_prior(prior, ws, refs)
-                rows.append((name, evals, spent))
-            for name, evals, spent in rows:
+                fell: list = []
+
+                def tick(name=name, setting=setting):
+                    nonlocal done
+                    done += 1
+                    if progress:
+                        progress(f"{label}: {setting}, {name}", done / total)
+
+                evals, spent = run_prior(prior, ws, refs, fallbacks=fell, on_window=tick)
+                rows.append((name, evals, spent, fell))
+            for name, evals, spent, fell in rows:
                 scores.append(Score(clip.name, clip.group, tuple(sorted(clip.tags)), setting, name,
                                     score_windows(evals, metrics), len(ws),
-                                    int(sum(e.generated.sum() for e in evals)), spent))
-            if progress:
-                progress(f"{clip.name} {setting}")
+                                    int(sum(e.generated.sum() for e in evals)), spent, fell))
+    if progress:
+        progress(f"{protocol}: {len(clips)} clips done", 1.0)
     return scores
+
+
+def fallback_summary(scores: Sequence[Score]) -> list[str]:
+    """One line per prior that filled gaps by interpolation: how many, why, and on which clips."""
+    lines = []
+    for prior in sorted({s.prior for s in scores if s.fallbacks}):
+        mine = [s for s in scores if s.prior == prior]
+        reasons: dict = {}
+        clips: dict = {}
+        for s in mine:
+            for f in s.fallbacks:
+                reason = f.get("reason", "")
+                key = "context too short for a motion graph" if "too short" in reason else reason
+                reasons[key] = reasons.get(key, 0) + 1
+                clips[s.clip] = clips.get(s.clip, 0) + 1
+        gaps = sum(len(e) for e in [s.fallbacks for s in mine])
+        why = "; ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+        where = ", ".join(f"{c} {n}" for c, n in sorted(clips.items(), key=lambda kv: -kv[1]))
+        lines.append(f"{prior}: {gaps} gap(s) filled by interpolation ({why}); per clip: {where}")
+    return lines
 
 
 def setting_order(s: str):
@@ -233,15 +279,21 @@ def per_clip_table(scores: Sequence[Score], metric: str, priors: Sequence[str], 
 # --------------------------------------------------------------------------- result vs reference
 
 
+SIZE_MISMATCH = 1.25  # result and reference characters further apart in size than this are not the same one
+
+
 @dataclass
 class ResultComparison:
     prim: str
     generated_frames: int
     gaps: int
     values: dict = field(default_factory=dict)
+    meters_per_unit: float = 1.0  # of the result stage: lengths are reported in metres through it
+    reference_scale: float = 1.0  # reference lengths were multiplied by this (its metersPerUnit / the result's)
 
     def to_dict(self) -> dict:
-        return {"prim": self.prim, "generated_frames": self.generated_frames, "gaps": self.gaps, **self.values}
+        return {"prim": self.prim, "generated_frames": self.generated_frames, "gaps": self.gaps,
+                "meters_per_unit": self.meters_per_unit, "reference_scale": self.reference_scale, **self.values}
 
 
 def evaluate_result(result_path: str, reference_path: str, prim: str | None = None,
@@ -249,10 +301,14 @@ def evaluate_result(result_path: str, reference_path: str, prim: str | None = No
     """Score the composed in-between frames of ``result_path`` against ``reference_path``.
 
     The generated times come from the provenance on the result's animation
-    prim; without provenance every sample of the result that the reference
-    also has is compared. Each gap (a run of generated samples between two
-    authored ones) is one window, with the authored samples at its ends.
-    Joints are matched by path; the reference must have them all.
+    prim (what ``anymole-usd inbetween`` composed); a result without any is an
+    InputError (nothing was in-betweened, so there is nothing to score). Each
+    gap (a run of generated samples between two authored ones) is one window,
+    with the authored samples at its ends. Joints are matched by path; the
+    reference must have them all. A reference in other units (metersPerUnit)
+    is converted to the result's; one whose character is still a different
+    size (by more than ``SIZE_MISMATCH``) is refused: it is another character
+    or its metersPerUnit is wrong. Lengths are reported in metres.
     """
     from pxr import UsdGeom
 
@@ -269,41 +325,74 @@ def evaluate_result(result_path: str, reference_path: str, prim: str | None = No
     if not bindings:
         raise InputError("no bound SkelAnimation" + (f" at {prim}" if prim else ""), file=result_path, prim=prim)
     ref_bindings = [b for b in find_bindings(ref_stage, reference_path) if b.animation_path]
+    composed = [(b, read_provenance(res_stage.GetPrimAtPath(b.animation_path))) for b in bindings]
+    composed = [(b, prov) for b, prov in composed if prov is not None and prov.generated_times]
+    if not composed:
+        which = f"on {prim}" if prim else "in it"
+        raise InputError(f"no in-between result is composed {which}: no SkelAnimation carries anymole-usd "
+                         "provenance with generated frames (run `anymole-usd inbetween` on the shot first, "
+                         "and give the shot or its result layer as RESULT)", file=result_path)
+    mpu = float(UsdGeom.GetStageMetersPerUnit(res_stage))
+    ref_mpu = float(UsdGeom.GetStageMetersPerUnit(ref_stage))
+    scale = ref_mpu / mpu  # reference units -> result units
     out = []
-    for b in bindings:
+    for b, prov in composed:
         ref = _matching_binding(b, ref_bindings, reference_path)
         anim = res_stage.GetPrimAtPath(b.animation_path)
-        prov = read_provenance(anim)
         times = authored_times(anim)
         ref_times = authored_times(ref_stage.GetPrimAtPath(ref.animation_path))
-        generated = np.asarray(prov.generated_times) if prov and prov.generated_times else times
-        generated = _common(generated, ref_times)
+        generated = _common(np.asarray(prov.generated_times), ref_times)
         if len(generated) == 0:
             raise InputError("the reference has none of the result's generated times", file=reference_path,
                              prim=ref.animation_path)
-        keys = np.asarray(prov.keyframes if prov else [], dtype=np.float64)
+        keys = np.asarray(prov.keyframes, dtype=np.float64)
         windows = gap_runs(generated, _common(times, ref_times))
         needed = np.unique(np.concatenate(windows))
         pred = read_motion(res_stage, b, times=needed, file=result_path)
-        truth = _reordered(read_motion(ref_stage, ref, times=needed, file=reference_path), ref.skeleton,
-                           b.skeleton, reference_path)
-        full = _reordered(read_motion(ref_stage, ref, times=ref_times, file=reference_path), ref.skeleton,
-                          b.skeleton, reference_path)
+        truth = _scaled(_reordered(read_motion(ref_stage, ref, times=needed, file=reference_path), ref.skeleton,
+                                   b.skeleton, reference_path), scale)
+        full = _scaled(_reordered(read_motion(ref_stage, ref, times=ref_times, file=reference_path), ref.skeleton,
+                                  b.skeleton, reference_path), scale)
         up_axis = skel_space_up(res_stage, b.skeleton_path)
         up = up_vector(up_axis)
         ref_pos = _positions(b.skeleton, full)
         size = character_size(ref_pos, b.skeleton.parents)
+        _check_same_size(b, pred, truth, generated, mpu, ref_mpu, result_path, reference_path)
         contacts = contact_joints(b.skeleton, ref_pos, up, size)
         ground = ground_levels(ref_pos, contacts, up)
-        mpu = float(UsdGeom.GetStageMetersPerUnit(res_stage))
         evals = []
         for w in windows:
             gmask = np.abs(w[:, None] - generated[None]).min(axis=1) <= 1e-3
             kmask = (np.abs(w[:, None] - keys[None]).min(axis=1) <= 1e-3) if len(keys) else np.zeros(len(w), bool)
             evals.append(EvalWindow(b.skeleton, truth.at_times(w), pred.at_times(w), gmask, kmask, up_axis=up_axis,
                                     size=size, meters_per_unit=mpu, contacts=contacts, ground=ground))
-        out.append(ResultComparison(b.animation_path, len(generated), len(windows), score_windows(evals, metrics)))
+        out.append(ResultComparison(b.animation_path, len(generated), len(windows), score_windows(evals, metrics),
+                                    mpu, scale))
     return out
+
+
+def _scaled(motion: Motion, scale: float) -> Motion:
+    """Lengths multiplied by ``scale`` (joint translations: rotations and scales have no unit)."""
+    if scale == 1.0:
+        return motion
+    return Motion(motion.times, motion.rotations, motion.translations * scale, motion.scales, motion.fps,
+                  list(motion.joints))
+
+
+def _check_same_size(b, pred: Motion, truth: Motion, generated: np.ndarray, mpu: float, ref_mpu: float,
+                     result_path: str, reference_path: str) -> None:
+    """Refuse a reference whose character, on the result's authored (not generated) samples and after unit
+    conversion, differs in size from the result's: metres would then compare different things."""
+    known = np.abs(pred.times[:, None] - generated[None]).min(axis=1) > 1e-3
+    if not known.any():
+        return
+    res = character_size(_positions(b.skeleton, pred.select(np.flatnonzero(known))), b.skeleton.parents)
+    ref = character_size(_positions(b.skeleton, truth.select(np.flatnonzero(known))), b.skeleton.parents)
+    ratio = max(res, ref) / max(min(res, ref), 1e-12)
+    if ratio > SIZE_MISMATCH:
+        raise InputError(f"the reference character is {ref * mpu:.3g} m across (metersPerUnit {ref_mpu:g}) and "
+                         f"the result's {res * mpu:.3g} m (metersPerUnit {mpu:g}) on the same samples: another "
+                         "character, or a wrong metersPerUnit in one of them", file=reference_path)
 
 
 def _common(times: np.ndarray, other: np.ndarray) -> np.ndarray:

@@ -1,7 +1,11 @@
 """Benchmark clips and the in-betweening protocols that cut them into windows.
 
-A :class:`Clip` is one dense ground-truth animation (a BVH file or a bound
-SkelAnimation) at a common frame rate. A protocol turns a clip into
+A :class:`Clip` is one dense ground-truth animation (a BVH file, a bound
+SkelAnimation, or one animation of a glTF/GLB file) at a common frame rate,
+with its length unit: USD's metersPerUnit, glTF's metres, and for BVH (which
+has no unit) the unit guessed from the character's size as ``anymole-usd
+import`` guesses it (centimetres for Bandai Namco, CMU's 1/0.45 inch, metres
+for Truebones), so lengths in metres (``l2p``) are comparable across clips. A protocol turns a clip into
 :class:`Window` s, each a context range and keyframes; every prior is then run
 on identical windows (:mod:`anymole_usd.evaluation`).
 
@@ -31,10 +35,11 @@ from .motion import Motion
 from .skeleton import Skeleton
 
 USD_SUFFIXES = (".usd", ".usda", ".usdc", ".usdz")
+GLTF_SUFFIXES = (".glb", ".gltf")
 # The issue's locomotion set: walks, runs, dashes, and CMU 01_01 (which it names).
 LOCOMOTION = re.compile(r"walk|run|dash|jog|01_01", re.IGNORECASE)
-NON_HUMANOID = re.compile(r"nonhumanoid|non-humanoid|elephant|elefant|crab|fox|dog|horse|cat\b|animal",
-                          re.IGNORECASE)
+NON_HUMANOID = re.compile(r"nonhumanoid|elephant|elefant|crabnew|crab|fox|dog|horse|cat|animals?|monkey|spider|"
+                          r"snake|bird|dragon|shark", re.IGNORECASE)
 MIN_JOINTS = 4  # fewer is a prop (a 2-joint monochord, a bending cylinder), not a character
 MIN_FRAMES = 16  # at 30 fps: room for LaFAN1's shortest window (10 + 5 + 1)
 
@@ -103,30 +108,56 @@ def resample(motion: Motion, fps: float) -> Motion:
 
 
 def clip_group(path: str, skeleton: Skeleton) -> str:
-    text = " ".join([path, skeleton.name])
-    return "non-humanoid" if NON_HUMANOID.search(text) else "humanoid"
+    """non-humanoid when a folder of the path or the file or skeleton name says so (a creature word as a
+    whole word or name part: "cmu_3dsmax_zombiehorse" holds CMU humans, "horse-animations" a horse)."""
+    parts = [*Path(path).parent.parts, Path(path).stem, skeleton.name]
+    words = [w for part in parts for w in re.split(r"[^A-Za-z]+", part) if w]
+    return "non-humanoid" if any(NON_HUMANOID.fullmatch(w) for w in words) else "humanoid"
 
 
-def load_clips(paths: list[str | os.PathLike], fps: float = 30.0) -> list[Clip]:
-    """Every BVH file and every dense bound SkelAnimation under ``paths`` (files or folders)."""
+def clip_files(paths: list[str | os.PathLike]) -> list[Path]:
+    """The BVH, USD and glTF/GLB files named by ``paths`` (folders searched recursively, sorted)."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in (".bvh",) + USD_SUFFIXES)
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in (".bvh",) + USD_SUFFIXES + GLTF_SUFFIXES)
         else:
             files.append(p)
+    return files
+
+
+def load_clips(paths: list[str | os.PathLike], fps: float = 30.0) -> list[Clip]:
+    """Every BVH file, every dense bound SkelAnimation and every glTF/GLB animation (of ``MIN_FRAMES``
+    samples or more) under ``paths`` (files or folders)."""
     clips: list[Clip] = []
-    for f in files:
-        clips += _load_bvh(f, fps) if f.suffix.lower() == ".bvh" else _load_usd(f, fps)
+    for f in clip_files(paths):
+        suffix = f.suffix.lower()
+        if suffix == ".bvh":
+            clips += _load_bvh(f, fps)
+        elif suffix in GLTF_SUFFIXES:
+            clips += _load_gltf(f, fps)
+        else:
+            clips += _load_usd(f, fps)
     return clips
 
 
 def _load_bvh(path: Path, fps: float) -> list[Clip]:
     from anymole_usd.plugins.io.bvh import read_bvh
+    from anymole_usd.plugins.io.units import guess_meters_per_unit, posed_extent
 
     clip = read_bvh(path)
-    # BVH carries no unit: l2p of BVH clips is in file units (metersPerUnit 1).
-    return [_make_clip(path.stem, str(path), clip.skeleton, clip.motion, "Y", 1.0)]
+    # BVH carries no unit: the one `anymole-usd import` would guess from the character's size.
+    mpu = guess_meters_per_unit(posed_extent(clip.skeleton.parents, clip.motion))
+    return [_make_clip(path.stem, str(path), clip.skeleton, clip.motion, "Y", mpu)]
+
+
+def _load_gltf(path: Path, fps: float) -> list[Clip]:
+    from anymole_usd.plugins.io.gltf import read_gltf
+
+    scene = read_gltf(str(path))  # glTF axes: Y-up, metres
+    return [_make_clip(f"{path.stem}:{label}", str(path), scene.skeleton, motion, "Y", scene.meters_per_unit)
+            for label, motion in scene.animations.items()
+            if motion.num_frames >= MIN_FRAMES and scene.skeleton.num_joints >= MIN_JOINTS]
 
 
 def _load_usd(path: Path, fps: float) -> list[Clip]:

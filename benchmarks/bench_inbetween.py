@@ -49,7 +49,7 @@ def quality(data: Path, quick: bool, json_path: str | None) -> None:
     for protocol, refs in runs:
         t0 = time.perf_counter()
         scores = run_benchmark(clips, PRIORS, protocol, metrics, references=refs,
-                               progress=lambda s: print(f"  {s}", file=sys.stderr))
+                               progress=lambda s, f: print(f"  {f:4.0%} {s}", file=sys.stderr))
         wall = time.perf_counter() - t0
         everything[f"{protocol}/{refs}"] = [s.to_dict() for s in scores]
         title = f"{protocol} protocol, references: {refs}"

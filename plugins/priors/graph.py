@@ -43,7 +43,8 @@ from .motion_graph.assembly import assemble, end_weights, sample
 from .motion_graph.features import BodyFrame, FrameData, find_body_frame, frame_data
 from .motion_graph.footlock import (PLANTED_HEIGHT, Feet, edge_window, find_feet, lock_feet, near_planted,
                                    planted)
-from .motion_graph.graph import MotionGraph, build_graph, nearest_distances
+from .motion_graph.graph import MotionGraph, build_graph
+from .motion_graph.neighbours import FrameIndex
 from .motion_graph.plants import clean_steps
 from .motion_graph.runs import dense_runs, resample_to
 from .motion_graph.search import Endpoints, beam_paths, dp_paths
@@ -71,6 +72,8 @@ PARAMS = Parameters(
     Param("beam_width", 64, "partial paths kept per step by beam search", min=1, max=4096),
     Param("candidates", 32, "cheapest DP end nodes re-ranked by root mismatch", min=1, max=4096),
     Param("min_context", 0.5, "seconds of graph motion below which a gap falls back to interp", min=0),
+    Param("max_transitions", 32, "transitions kept out of a frame to other motion: its nearest under the "
+          "threshold (short skips within its own run come on top)", min=1, max=1024),
     Param("prune", True, "drop dead-end graph nodes (from which no path continues)"),
     Param("jitter", 0.0, "seeded noise on transition costs, for variations (0: none)", min=0),
     Param("select", True, "per gap, keep interpolation where it looks more like the shot's motion"),
@@ -93,6 +96,7 @@ class GraphPrior(Prior):
     def __init__(self, **params) -> None:
         super().__init__(**params)  # validated and typed through ``param_spec``
         self.fallbacks: list[dict] = []
+        self.stats: dict = {}  # size of the last graph built (nodes, edges, transitions, alive nodes)
         self.feet: Feet | None = None
         self.admitted = np.zeros(0, dtype=bool)  # per reference run: kept in the graph
         self._own_runs = 0
@@ -167,7 +171,7 @@ class GraphPrior(Prior):
                          "ground": fd.ground, "yaw": fd.yaw, "pose_dims": fd.pose.shape[1]})
         exclude = max(3, int(round(0.1 * fps)))
         graph = build_graph(data, len(frame.joints), self.option("threshold_scale"), exclude,
-                            self.option("jump_penalty"), self.option("prune"))
+                            self.option("jump_penalty"), self.option("prune"), self.option("max_transitions"))
         # Contact joints and ground levels from every frame on this skeleton, admitted or not.
         self.feet = find_feet(request.skeleton, np.concatenate(positions), frame)
         keep = self._admitted(graph, data, own)
@@ -177,7 +181,9 @@ class GraphPrior(Prior):
             data = [d for d, k in zip(data, keep) if k]
             positions = [p for p, k in zip(positions, keep) if k]
             graph = build_graph(data, len(frame.joints), self.option("threshold_scale"), exclude,
-                                self.option("jump_penalty"), self.option("prune"))
+                                self.option("jump_penalty"), self.option("prune"), self.option("max_transitions"))
+        self.stats = {"nodes": graph.size, "edges": int(len(graph.src)), "transitions": graph.transitions,
+                      "alive": int(graph.alive.sum())}
         graph.contact = np.concatenate([planted(self.feet, p, fps) for p in positions])
         self.foot_height = np.concatenate(positions)[:, self.feet.joints] @ frame.up - self.feet.ground
         if self.option("jitter") > 0:
@@ -194,8 +200,9 @@ class GraphPrior(Prior):
         if scale <= 0 or own == 0 or len(data) == own:
             return keep
         mine = np.concatenate([d["features"] for d in data[:own]])
-        for i in range(own, len(data)):  # one matrix product per reference run
-            keep[i] = nearest_distances(mine, data[i]["features"], graph.joints).mean() <= scale * graph.threshold
+        for i in range(own, len(data)):  # one nearest-neighbour index per reference run
+            near = FrameIndex(data[i]["features"], graph.joints).nearest(mine)
+            keep[i] = near.mean() <= scale * graph.threshold
         return keep
 
     def _endpoint(self, request, frame: BodyFrame, motion: Motion, time: float, side: int) -> FrameData:
@@ -285,7 +292,7 @@ class GraphPrior(Prior):
         how much the in-between looks like motion the shot (and references) actually contain."""
         fd = frame_data(frame, request.skeleton, *_with_ends(filled, gap, part))
         feats = np.concatenate([fd.pose, self.option("velocity_weight") * fd.velocity], axis=1)[1:-1]
-        return float(nearest_distances(feats, graph.features, graph.joints).mean())
+        return float(graph.nearest(feats).mean())
 
     def _select(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap, part):
         """Keep the graph's in-between unless plain interpolation looks more like the shot's motion."""

@@ -48,36 +48,66 @@ class Path:
     root_cost: float
 
 
+class Edges:
+    """A graph's edges grouped by destination (they are sorted by (dst, src)), for min-plus steps."""
+
+    def __init__(self, src: np.ndarray, dst: np.ndarray, cost: np.ndarray, size: int) -> None:
+        self.src, self.cost, self.size = src, cost, size
+        first = np.concatenate([[True], dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, dtype=bool)
+        self.starts = np.flatnonzero(first)
+        self.targets = dst[self.starts]
+        self.counts = np.diff(np.concatenate([self.starts, [len(dst)]]))
+        self.position = np.arange(len(dst))
+
+    def relax(self, cost: np.ndarray, allowed: np.ndarray | None = None,
+              with_arg: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """One min-plus step: best cost and (``with_arg``) predecessor per node (ties: the lowest src)."""
+        best = np.full(self.size, np.inf)
+        arg = np.full(self.size, -1, dtype=np.int64) if with_arg else None
+        if len(self.starts) == 0:
+            return best, arg
+        vals = cost[self.src] + self.cost
+        mins = np.minimum.reduceat(vals, self.starts)
+        finite = np.isfinite(mins)
+        if allowed is not None:
+            finite &= allowed[self.targets]
+        best[self.targets[finite]] = mins[finite]
+        if with_arg:
+            hit = np.where(vals == np.repeat(mins, self.counts), self.position, len(vals))
+            first = np.minimum.reduceat(hit, self.starts)
+            arg[self.targets[finite]] = self.src[first[finite]]
+        return best, arg
+
+    def predecessors(self, before: np.ndarray, nodes: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """For each of ``nodes`` reached at cost ``after`` (per node), the lowest src whose cost ``before``
+        plus the edge gives it: what :meth:`relax` would have returned as its predecessor."""
+        group = np.searchsorted(self.targets, nodes)
+        counts = self.counts[group]
+        owner = np.repeat(np.arange(len(nodes)), counts)
+        first = np.cumsum(counts) - counts
+        edge = np.repeat(self.starts[group] - first, counts) + np.arange(int(counts.sum()))
+        hit = before[self.src[edge]] + self.cost[edge] == after[owner]
+        pick = np.full(len(nodes), len(self.src))
+        np.minimum.at(pick, owner[hit], edge[hit])
+        return self.src[pick]
+
+
 def _relax(graph: MotionGraph, cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One min-plus step over the sparse edges (sorted by dst): best cost and predecessor per node."""
-    ok = allowed[graph.dst] & np.isfinite(cost[graph.src])
-    src, dst = graph.src[ok], graph.dst[ok]
-    vals = cost[src] + graph.cost[ok]
-    best = np.full(graph.size, np.inf)
-    arg = np.full(graph.size, -1, dtype=np.int64)
-    if len(vals) == 0:
-        return best, arg
-    starts = np.flatnonzero(np.concatenate([[True], dst[1:] != dst[:-1]]))
-    mins = np.minimum.reduceat(vals, starts)
-    targets = dst[starts]
-    best[targets] = mins
-    # First edge reaching the minimum (edges are sorted by (dst, src): ties go to the lowest src).
-    hit = vals <= best[dst]
-    first = np.flatnonzero(hit)
-    uniq, idx = np.unique(dst[first], return_index=True)
-    arg[uniq] = src[first[idx]]
-    return best, arg
+    return Edges(graph.src, graph.dst, graph.cost, graph.size).relax(cost, allowed)
 
 
 def dp_paths(graph: MotionGraph, n: int, ends: Endpoints, candidates: int = 16) -> list[Path]:
     """Cheapest exact-length paths to the best ``candidates`` end nodes, re-ranked with root mismatch."""
-    back = np.empty((n + 1, graph.size), dtype=np.int64)
-    cost = ends.start_cost.copy()
-    anywhere = np.ones(graph.size, dtype=bool)
+    # Costs per step, not predecessors: the min-plus step is then a gather, an add and one reduction,
+    # and the few candidate paths find their predecessors afterwards (the same ones, ties included).
+    costs = np.empty((n + 2, graph.size))
+    costs[0] = ends.start_cost
+    edges = Edges(graph.src, graph.dst, graph.cost, graph.size)
     for t in range(n):
-        cost, back[t] = _relax(graph, cost, graph.alive)
-    cost, back[n] = _relax(graph, cost, anywhere)
-    total = cost + ends.end_cost
+        costs[t + 1] = edges.relax(costs[t], graph.alive, with_arg=False)[0]
+    costs[n + 1] = edges.relax(costs[n], with_arg=False)[0]
+    total = costs[n + 1] + ends.end_cost
     finite = np.flatnonzero(np.isfinite(total))
     if len(finite) == 0:
         return []
@@ -85,7 +115,7 @@ def dp_paths(graph: MotionGraph, n: int, ends: Endpoints, candidates: int = 16) 
     paths = np.empty((len(order), n + 2), dtype=np.int64)
     paths[:, -1] = order
     for t in range(n, -1, -1):  # backtrack all candidates at once
-        paths[:, t] = back[t][paths[:, t + 1]]
+        paths[:, t] = edges.predecessors(costs[t], paths[:, t + 1], costs[t + 1][paths[:, t + 1]])
     return _rank(graph, paths, total[order], ends)
 
 
@@ -103,20 +133,21 @@ def beam_paths(graph: MotionGraph, n: int, ends: Endpoints, width: int = 64) -> 
     """Beam search with integrated roots, guided by an exact backward DP for the pose cost-to-go."""
     # Backward DP: cost-to-go h[t][i] from node i played at step t, and the root displacement
     # (dx, dy, dyaw) of that best continuation, composed in i's heading frame.
-    rev_src, rev_dst, rev_cost = graph.dst, graph.src, graph.cost
-    order = np.lexsort((rev_src, rev_dst))
-    rev = MotionGraph(**{**graph.__dict__, "src": rev_src[order], "dst": rev_dst[order], "cost": rev_cost[order]})
+    # The displacements are stored in float32 ((n + 2) x N x 3 values): they only rank partial paths.
+    order = np.lexsort((graph.dst, graph.src))
+    rev = Edges(graph.dst[order], graph.src[order], graph.cost[order], graph.size)
     h = np.empty((n + 2, graph.size))
-    disp = np.zeros((n + 2, graph.size, 3))
+    disp = np.zeros((n + 2, graph.size, 3), dtype=np.float32)
     h[n + 1] = ends.end_cost
+    nxt_cost = np.asarray(ends.end_cost, dtype=np.float64)
     for t in range(n, -1, -1):
-        allowed = graph.alive if t >= 1 else np.ones(graph.size, dtype=bool)
-        best, arg = _relax(rev, h[t + 1], np.ones(graph.size, dtype=bool))
-        h[t] = np.where(allowed, best, np.inf)
+        best, arg = rev.relax(nxt_cost)
+        nxt_cost = np.where(graph.alive, best, np.inf) if t >= 1 else best
+        h[t] = nxt_cost
         ok = arg >= 0
         j = np.where(ok, arg, 0)
         step = graph.step[j]
-        nxt = disp[t + 1][j]
+        nxt = disp[t + 1][j].astype(np.float64)
         c, s = np.cos(step[:, 2]), np.sin(step[:, 2])
         composed = np.stack([step[:, 0] + c * nxt[:, 0] - s * nxt[:, 1], step[:, 1] + s * nxt[:, 0] + c * nxt[:, 1],
                              step[:, 2] + nxt[:, 2]], axis=1)
