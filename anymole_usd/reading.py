@@ -8,6 +8,7 @@ skeleton's or that covers only some joints (rest transforms fill the rest).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +34,15 @@ class SkelBinding:
     skel_root_path: str | None = None
 
 
-def open_stage(path: str | os.PathLike):
-    """Open a USD stage, turning every failure into a one-line InputError."""
+def open_stage(path: str | os.PathLike, check_sublayers: bool = True):
+    """Open a USD stage, turning every failure into a one-line InputError.
+
+    A parse error keeps USD's own line and column (``line 24, column 63: parse
+    error ...``). With ``check_sublayers``, a sublayer that exists but is not a
+    readable USD layer (``@/etc/passwd@``, a truncated file) is an error naming
+    that layer, instead of USD's warning and a stage silently missing its
+    contents; a sublayer that does not exist stays USD's warning.
+    """
     schema.register()
     from pxr import Sdf, Tf, Usd
 
@@ -45,15 +53,56 @@ def open_stage(path: str | os.PathLike):
         raise InputError("not a file", file=path)
     if Sdf.FileFormat.FindByExtension(os.path.splitext(path)[1].lstrip(".") or "x") is None:
         raise InputError("not a USD file (unknown extension)", file=path)
-    try:
-        stage = Usd.Stage.Open(path, Usd.Stage.LoadAll)
-    except Tf.ErrorException as exc:
-        first = str(exc).strip().splitlines()
-        reason = next((ln.strip() for ln in first if ln.strip() and "Error in" not in ln), "cannot be read")
-        raise InputError(f"not a readable USD file ({reason[:200]})", file=path) from None
+    with Tf.DiagnosticTrap() as trap:
+        try:
+            stage = Usd.Stage.Open(path, Usd.Stage.LoadAll)
+        except Tf.ErrorException as exc:
+            raise InputError(f"not a readable USD file ({_usd_reason(exc, path)})", file=path) from None
+        bad = _unreadable_sublayers(trap) if check_sublayers else []
+        if bad:
+            trap.ClearWarnings()
+            sub, reason = bad[0]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise InputError(f"sublayer @{sub}@ is not a readable USD layer: {reason}{more}", file=path)
     if stage is None:
         raise InputError("not a readable USD file", file=path)
     return stage
+
+
+_SUBLAYER_WARNING = re.compile(r"Could not load sublayer @(?P<sub>.*?)@ of layer @(?P<layer>.*?)@ -- (?P<why>.*?)"
+                               r"(?:; skipping\.|$)", re.S)
+
+
+def _unreadable_sublayers(trap) -> list[tuple[str, str]]:
+    """(sublayer, reason) for each sublayer USD skipped because it could not read it (not: because it is missing)."""
+    out = []
+    for warning in trap.GetWarnings():
+        m = _SUBLAYER_WARNING.search(str(getattr(warning, "commentary", "")))
+        if m:
+            out.append((m.group("sub"), _tidy(m.group("why"))))
+    return out
+
+
+def _usd_reason(exc, path: str) -> str:
+    """The useful part of a Tf error on opening ``path``: the parser's message with its line and column."""
+    messages = [str(getattr(e, "commentary", "") or "").strip() for e in getattr(exc, "args", ())]
+    messages = [m for m in messages if m] or [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    # "Failed to open layer @x@" only repeats what we already say; prefer the parser's own message.
+    useful = [m for m in messages if not m.startswith("Failed to open layer")] or messages or ["cannot be read"]
+    text = useful[0]
+    abspath = os.path.abspath(path)
+    for prefix in (abspath, path):
+        m = re.match(re.escape(prefix) + r":(\d+):(\d+):\s*(.*)", text, re.S)
+        if m:
+            text = f"line {m.group(1)}, column {m.group(2)}: {m.group(3)}"
+            break
+    return _tidy(text)[:300]
+
+
+def _tidy(text: str) -> str:
+    """One line, without USD's internal C++ namespace (pxrInternal_v0_26_11__pxrReserved__::)."""
+    text = re.sub(r"pxrInternal_v\d+_\d+(?:_\d+)?__pxrReserved__::", "", text)
+    return " ".join(text.split())
 
 
 def _skel_cache(stage):
@@ -122,6 +171,7 @@ def find_bindings(stage, file: str | None = None) -> list[SkelBinding]:
         query = cache.GetSkelQuery(skel)
         if not query:
             raise InputError("skeleton topology is invalid", file=file, prim=str(prim.GetPath()))
+        _check_unique_joints(skel.GetJointsAttr().Get(), "Skeleton", file, str(prim.GetPath()))
         skeleton = read_skeleton(query)
         anim_path = _bound_animation_path(prim)
         anim_to_skel = None
@@ -135,6 +185,7 @@ def find_bindings(stage, file: str | None = None) -> list[SkelBinding]:
                     prim=str(prim.GetPath()),
                 )
             anim_joints = UsdSkel.Animation(anim_prim).GetJointsAttr().Get() or []
+            _check_unique_joints(anim_joints, "SkelAnimation", file, anim_path)
             anim_to_skel = _anim_to_skel_map(query, anim_joints, skeleton)
         elif anim_query:
             anim_path = str(anim_query.GetPrim().GetPath())
@@ -152,6 +203,19 @@ def _skel_root_of(prim) -> str | None:
             return str(p.GetPath())
         p = p.GetParent()
     return None
+
+
+def _check_unique_joints(joints, what: str, file: str | None, prim: str) -> None:
+    """A joint path listed twice makes joint lookups ambiguous (UsdSkel keeps one silently): bad input."""
+    names = [str(j) for j in (joints or [])]
+    if len(set(names)) == len(names):
+        return
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):  # error path only: a loop is fine
+        if name in first:
+            raise InputError(f"{what} lists joint {name!r} twice (joints[{first[name]}] and joints[{i}])",
+                             file=file, prim=prim)
+        first[name] = i
 
 
 def _anim_to_skel_map(skel_query, anim_joints, skeleton: Skeleton) -> np.ndarray:
@@ -242,6 +306,14 @@ def read_motion(stage, binding: SkelBinding, times: np.ndarray | None = None, fi
         motion.validate(where="SkelAnimation")
     except ValueError as exc:
         bad_t = _first_bad_time(motion)
+        authored = authored_times(prim)
+        if bad_t is not None and len(authored) and np.min(np.abs(authored - bad_t)) > TIME_TOLERANCE:
+            # Read between samples (a uniform export): the culprit is an authored sample; name that one.
+            read_motion(stage, binding, times=authored, file=file, anim_path=path)
+            before, after = authored[authored < bad_t], authored[authored > bad_t]
+            span = (f" (interpolated between the authored samples {before[-1]:g} and {after[0]:g})"
+                    if len(before) and len(after) else "")
+            raise InputError(str(exc).split(": ", 1)[-1] + span, file=file, prim=path, time=bad_t) from None
         raise InputError(str(exc).split(": ", 1)[-1], file=file, prim=path, time=bad_t) from None
     return motion
 

@@ -90,3 +90,15 @@ def resolve(key: str, option: str | None = None, env: str | None = None) -> Sett
 def video_model_setting(option: str | None = None) -> str | None:
     """The configured video model (local folder or hub id), or None."""
     return resolve("video.model", option).value
+
+
+def video_model_source(option: str | None = None) -> str:
+    """Where the video model setting comes from: "option", "env ANYMOLE_USD_VIDEO_MODEL", "config PATH"
+    or "unset". A ``./anymole-usd.toml`` that sets ``video.model`` switches the default prior to ``video``;
+    commands say so with this (for example "default prior 'video' (video.model from config ./anymole-usd.toml)")."""
+    return resolve("video.model", option).source
+
+
+def describe_source(setting: Setting) -> str:
+    """A short phrase for messages: "video.model from config /path/anymole-usd.toml"."""
+    return f"{setting.key} from {setting.source}" if setting.source != "unset" else f"{setting.key} unset"

@@ -118,6 +118,8 @@ def build_timeline(
         context = (float(authored[s]), float(authored[e]))
     else:
         a, b = float(context[0]), float(context[1])
+        if not (np.isfinite(a) and np.isfinite(b)):
+            raise TimelineError(f"context {a:g}:{b:g}: time codes must be finite numbers")
         if b < a:
             raise TimelineError(f"context {a:g}:{b:g} ends before it starts")
         if a < lo - tol or b > hi + tol:
@@ -132,6 +134,8 @@ def build_timeline(
         key_arr = authored[~ctx_mask]
     else:
         key_arr = np.sort(np.asarray(list(keys), dtype=np.float64))
+        if not np.isfinite(key_arr).all():
+            raise TimelineError(f"key {key_arr[~np.isfinite(key_arr)][0]:g}: time codes must be finite numbers")
         for k in key_arr:
             if k < lo - tol or k > hi + tol:
                 raise TimelineError(f"key {k:g} lies outside the authored range {lo:g}:{hi:g}")
@@ -153,17 +157,25 @@ def build_timeline(
 
 
 def parse_range(text: str) -> tuple[float, float]:
-    """'A:B' -> (A, B)."""
+    """'A:B' -> (A, B); both finite time codes."""
     try:
-        a, b = text.split(":")
-        return float(a), float(b)
+        a, b = (float(x) for x in text.split(":"))
     except ValueError:
-        raise TimelineError(f"expected a range A:B, got {text!r}") from None
+        raise TimelineError(f"expected a range A:B of time codes, got {text!r}") from None
+    if not (np.isfinite(a) and np.isfinite(b)):
+        raise TimelineError(f"range {text!r}: time codes must be finite numbers")
+    return a, b
 
 
 def parse_keys(text: str) -> list[float]:
-    """'t1,t2,...' -> [t1, t2, ...]."""
+    """'t1,t2,...' -> [t1, t2, ...]; every one a finite time code."""
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        keys = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise TimelineError(f"expected comma-separated times, got {text!r}") from None
+        raise TimelineError(f"expected comma-separated time codes, got {text!r}") from None
+    bad = [x for x in keys if not np.isfinite(x)]
+    if bad:
+        raise TimelineError(f"key {bad[0]:g} in {text!r}: time codes must be finite numbers")
+    if not keys:
+        raise TimelineError(f"no time codes in {text!r}")
+    return keys

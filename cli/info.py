@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, handle_errors
+from .common import check_fps, emit_json, handle_errors
 
 
 def describe(shot: str, context=None, keys=None, fps=None) -> dict:
@@ -116,7 +116,9 @@ def _print(info: dict) -> None:
 @click.argument("shot", type=click.Path(dir_okay=False))
 @click.option("--context", "context", metavar="A:B", help="Override the detected context range.")
 @click.option("--keys", metavar="T1,T2,...", help="Override the detected keyframes.")
-@click.option("--fps", type=float, help="Sampling rate of generated frames.")
+@click.option("--fps", type=float, metavar="RATE",
+              help="Sampling rate of generated frames, per second (default: one per time code, i.e. the "
+                   "stage's timeCodesPerSecond).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def command(shot, context, keys, fps, as_json):
@@ -124,6 +126,7 @@ def command(shot, context, keys, fps, as_json):
     context range and keyframes that `inbetween` would use."""
     from .inbetween import parse_timeline_options
 
+    check_fps(fps)
     ctx, ks = parse_timeline_options(context, keys)
     info = describe(shot, ctx, ks, fps)
     if as_json:

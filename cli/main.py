@@ -23,8 +23,12 @@ COMMANDS = {
     "render": ("anymole_usd.cli.render", "Render the composed animation from several views."),
     "preview": ("anymole_usd.cli.preview", "Side-by-side preview of a result (MP4 or contact sheet)."),
     "report": ("anymole_usd.cli.report", "One self-contained HTML review of a result: clips, curves, metrics."),
+    "blender-addon": ("anymole_usd.cli.blender_addon", "Write the Blender add-on (.zip) that runs anymole-usd."),
     "estimator": ("anymole_usd.cli.estimator", "Train or run the scene-specific joint estimator."),
     "batch": ("anymole_usd.cli.batch", "Fill many shots (files, folders, globs) in parallel, locally or on Ray."),
+    "library": ("anymole_usd.cli.library", "Build, update and describe a motion library over your own clips."),
+    "compose": ("anymole_usd.cli.compose", "Compose new animation from a motion library (tags, keys, music)."),
+    "video": ("anymole_usd.cli.video", "Prepare a video job for any generator (read back by inbetween --video-dir)."),
 }
 
 
@@ -56,7 +60,9 @@ def _version() -> str:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), prog_name="anymole-usd")
-def cli() -> None:
+@click.option("-v", "--verbose", is_flag=True,
+              help="Say more on stderr: which device runs the kernels, every fallback of a prior.")
+def cli(verbose: bool) -> None:
     """anymole-usd: any-character motion in-betweening for UsdSkel animation.
 
     \b
@@ -64,16 +70,32 @@ def cli() -> None:
       anymole-usd info shot.usda
       anymole-usd inbetween shot.usda          # writes shot.inbetween.usda, composed over the shot
       anymole-usd inbetween --undo shot.usda   # restores the original composition
+      anymole-usd -v inbetween shot.usda       # also say which device runs and each fallback
     """
+    from .common import set_verbose
+
+    set_verbose(verbose)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
+    from .common import BROKEN_PIPE_EXIT, quiet_broken_pipe
+
     try:
         cli.main(args=argv, prog_name="anymole-usd", standalone_mode=True)
+        code = 0
     except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BrokenPipeError:  # outside a command (help text, click's own messages) into a closed pipe
+        quiet_broken_pipe()
+        return BROKEN_PIPE_EXIT
+    try:
+        # Flush here, not at interpreter exit, where a closed pipe prints 'Exception ignored ...'.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        return BROKEN_PIPE_EXIT
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,16 +5,28 @@ Warp keeps compiled kernels in its cache directory, which it takes from
 this module leaves that choice to Warp. Warp's info messages ("Module ...
 loaded") go to stdout, which would corrupt ``--json`` output of the CLI, so
 they are silenced unless ``ANYMOLE_USD_WARP_VERBOSE`` is set.
+
+On a machine without a GPU, Warp's native code prints "Could not find or load
+the NVIDIA CUDA driver" on every start. That line is taken out; instead the
+device that runs the kernels is said once per process on the
+``anymole_usd.kernels`` logger at INFO level (shown by ``anymole-usd -v``).
 """
 from __future__ import annotations
 
+import logging
 import os
+import sys
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 import warp as wp
 
+log = logging.getLogger("anymole_usd.kernels")
+
 _initialised = False
+_announced: set[str] = set()
+_NO_DRIVER = "Could not find or load the NVIDIA CUDA driver"
 
 
 def init() -> None:
@@ -22,10 +34,48 @@ def init() -> None:
     global _initialised
     if _initialised:
         return
-    if not os.environ.get("ANYMOLE_USD_WARP_VERBOSE"):
+    verbose = bool(os.environ.get("ANYMOLE_USD_WARP_VERBOSE"))
+    if not verbose:
         wp.config.log_level = wp.LOG_WARNING
-    wp.init()
+        _init_without_driver_warning()
+    else:
+        wp.init()
     _initialised = True
+    if not wp.is_cuda_available():
+        _announce("cpu", "Warp kernels run on the CPU (no NVIDIA CUDA driver or GPU found)")
+
+
+def _init_without_driver_warning() -> None:
+    """``wp.init()`` with the native no-CUDA-driver line removed from stderr; any other line is passed on.
+
+    The line is written by C code straight to file descriptor 2, so it is
+    caught there (a temporary file) rather than through ``sys.stderr``.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreter): leave Warp as it is
+        wp.init()
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            wp.init()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode("utf-8", errors="replace")
+    kept = [ln for ln in text.splitlines(keepends=True) if _NO_DRIVER not in ln]
+    if kept:
+        sys.stderr.write("".join(kept))
+        sys.stderr.flush()
+
+
+def _announce(key: str, message: str) -> None:
+    if key not in _announced:
+        _announced.add(key)
+        log.info(message)
 
 
 def available_devices() -> list[str]:
@@ -37,9 +87,14 @@ def available_devices() -> list[str]:
 def resolve_device(device: str | None = None) -> str:
     """``None`` -> Warp's preferred device ("cuda:0" when present, else "cpu")."""
     init()
-    if device is None:
-        return str(wp.get_preferred_device())
-    return str(wp.get_device(device))
+    dev = wp.get_preferred_device() if device is None else wp.get_device(device)
+    name = str(dev)
+    if dev.is_cuda:
+        _announce(name, f"Warp kernels run on {name} ({dev.name})")
+    else:
+        _announce(name, "Warp kernels run on the CPU" + ("" if wp.is_cuda_available() else
+                                                          " (no NVIDIA CUDA driver or GPU found)"))
+    return name
 
 
 def active_tape():

@@ -23,6 +23,7 @@ class ImportOptions:
     meters_per_unit: float | None = None  # None: source units / scale
     up_axis: str = "Y"  # the written stage's up axis
     animation: str | None = None  # which animation to bind (glTF)
+    start: float | None = None  # time code of each animation's first frame; None keeps the source time
 
 
 @dataclass

@@ -30,9 +30,13 @@ from anymole_usd.skeleton import Skeleton
 from .base import Exporter, Importer, ImportOptions, Scene
 from .bvh_hierarchy import CHANNEL_NAMES, Tokens, parse_joint  # noqa: F401  (CHANNEL_NAMES: public)
 from .naming import joint_paths
+from .units import CANDIDATE_UNITS, TYPICAL_SIZE_M, guess_meters_per_unit, posed_extent  # noqa: F401  (public)
 from .bvh_writer import default_channels, rotation_axes, write_bvh  # noqa: F401  (public API)
 
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
+# Seconds per frame a real capture or keyed clip can have (10 kHz .. one frame per 10 s); beyond it the
+# header is corrupt, and times or rates computed from it overflow (1e-300 s) or vanish (1e300 s).
+FRAME_TIME_RANGE = (1e-4, 10.0)
 
 
 @dataclass
@@ -108,6 +112,10 @@ def _parse_header(lines: list[bytes], start: int, file: str) -> tuple[int, int, 
         frame_time = float("nan")
     if not np.isfinite(frame_time) or frame_time <= 0:
         raise InputError(f"line {time_line}: frame time must be a positive number, got {m.group(1)!r}", file=file)
+    lo, hi = FRAME_TIME_RANGE
+    if not lo <= frame_time <= hi:
+        raise InputError(f"line {time_line}: frame time {m.group(1)} s is outside {lo:g}..{hi:g} s "
+                         f"({1 / hi:g}..{1 / lo:g} fps)", file=file)
     return frames, frames_line, frame_time, time_line
 
 
@@ -321,42 +329,6 @@ def layout_from_custom_data(custom: dict, num_joints: int):
     if len(parents) != len(offsets) or np.any(parents >= num_joints):
         return channels, None
     return channels, [(int(p), o) for p, o in zip(parents, offsets)]
-
-
-# Lengths BVH files are written in, metres per unit: metre (Truebones), CMU's converted units
-# (1/0.45 inch, as in the CMU ASF files), inch, centimetre (Bandai Namco, Mixamo, LaFAN1), millimetre.
-CANDIDATE_UNITS = (1.0, 0.0254 / 0.45, 0.0254, 0.01, 0.001)
-TYPICAL_SIZE_M = 1.5  # a character's largest extent, metres, on the log scale the units are chosen on
-
-
-def posed_extent(parents: np.ndarray, motion: Motion, samples: int = 16) -> float:
-    """Median over up to ``samples`` evenly spaced frames of the posed joints' largest extent (file units).
-
-    Posed rather than rest: some files put the start position in the hips'
-    OFFSET (Bandai Namco's rest pose spans 4.6 m for a 1.8 m person).
-    """
-    from anymole_usd.kinematics import global_positions
-
-    n = motion.num_frames
-    if n == 0:
-        return 0.0
-    idx = np.unique(np.linspace(0, n - 1, min(n, samples)).round().astype(int))
-    pos = global_positions(parents, motion.rotations[idx], motion.translations[idx], motion.scales[idx])
-    return float(np.median(np.ptp(pos, axis=1).max(-1)))
-
-
-def guess_meters_per_unit(extent: float) -> float:
-    """metersPerUnit for a BVH character whose largest posed extent is ``extent`` file units.
-
-    The candidate unit that brings the extent closest to a 1.5 m character on a
-    log scale: Bandai Namco humans (about 180 units) -> centimetres, CMU
-    (about 30 units) -> CMU's 1/0.45 inch, Truebones animals (1-3 units) ->
-    metres. A guess: --meters-per-unit overrides it.
-    """
-    if not np.isfinite(extent) or extent <= 0:
-        return 0.01
-    units = np.asarray(CANDIDATE_UNITS)
-    return float(units[np.argmin(np.abs(np.log(extent * units / TYPICAL_SIZE_M)))])
 
 
 class BvhImporter(Importer):

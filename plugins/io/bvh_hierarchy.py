@@ -1,4 +1,4 @@
-"""The HIERARCHY block of a BVH file: a small recursive-descent parser over whitespace tokens.
+"""The HIERARCHY block of a BVH file: a small iterative parser over whitespace tokens.
 
 Tokens keep their line numbers so every error names the line; the grammar is
 ``ROOT name { OFFSET x y z [CHANNELS n names...] (JOINT ... | End Site { OFFSET x y z })* }``,
@@ -73,41 +73,32 @@ class Joint:
 
 
 def parse_joint(tokens: Tokens, name: str, parent: int, line: int, joints: list[Joint],
-                 end_sites: list[tuple[int, np.ndarray]]) -> None:
-    tokens.expect("{")
-    index = len(joints)
-    joint = Joint(name, parent, None, [], line)  # type: ignore[arg-type]
-    joints.append(joint)
-    has_channels = False
-    while True:
+                end_sites: list[tuple[int, np.ndarray]]) -> None:
+    """Parse joint ``name`` (its name already read) and every joint below it into ``joints``.
+
+    Iterative, with an explicit stack of open joints: a chain thousands of
+    joints deep (a rope, a tail, a hostile file) must not hit Python's recursion limit.
+    """
+    stack = [_open(tokens, name, parent, line, joints)]
+    with_channels: set[int] = set()
+    while stack:
+        index = stack[-1]
+        joint = joints[index]
+        name = joint.name
         tok, tline = tokens.next("'}'")
         if tok == "OFFSET":
             if joint.offset is not None:
                 raise tokens.error(f"joint {name!r} has two OFFSET lines", tline)
             joint.offset = np.array([tokens.number(f"OFFSET of {name!r}") for _ in range(3)])
         elif tok == "CHANNELS":
-            if has_channels:
+            if index in with_channels:
                 raise tokens.error(f"joint {name!r} has two CHANNELS lines", tline)
-            has_channels = True
-            count_tok, cline = tokens.next("a channel count")
-            if not count_tok.isdigit():
-                raise tokens.error(f"CHANNELS of {name!r}: expected a channel count, found {count_tok!r}", cline)
-            count = int(count_tok)
-            for _ in range(count):
-                ch, chline = tokens.next(f"{count} channel names for {name!r}")
-                if ch not in CHANNEL_NAMES:
-                    if ch in ("JOINT", "End", "}", "OFFSET", "CHANNELS"):
-                        raise tokens.error(
-                            f"CHANNELS of {name!r} declares {count} channels but lists {len(joint.channels)}", chline)
-                    raise tokens.error(f"unknown channel {ch!r} on joint {name!r} "
-                                       f"(known: {', '.join(CHANNEL_NAMES)})", chline)
-                if ch in joint.channels:
-                    raise tokens.error(f"channel {ch!r} listed twice on joint {name!r}", chline)
-                joint.channels.append(ch)
+            with_channels.add(index)
+            _parse_channels(tokens, joint)
         elif tok == "JOINT":
             child, cline = tokens.next("a joint name")
             _check_offset(tokens, joint)
-            parse_joint(tokens, child, index, cline, joints, end_sites)
+            stack.append(_open(tokens, child, index, cline, joints))
         elif tok == "End":
             tokens.expect("Site")
             _check_offset(tokens, joint)
@@ -118,9 +109,35 @@ def parse_joint(tokens: Tokens, name: str, parent: int, line: int, joints: list[
             end_sites.append((index, offset))
         elif tok == "}":
             _check_offset(tokens, joint)
-            return
+            stack.pop()
         else:
             raise tokens.error(f"unexpected {tok!r} in joint {name!r}", tline)
+
+
+def _open(tokens: Tokens, name: str, parent: int, line: int, joints: list[Joint]) -> int:
+    """Read the '{' after a joint's name and append the joint; returns its index."""
+    tokens.expect("{")
+    joints.append(Joint(name, parent, None, [], line))  # type: ignore[arg-type]
+    return len(joints) - 1
+
+
+def _parse_channels(tokens: Tokens, joint: Joint) -> None:
+    name = joint.name
+    count_tok, cline = tokens.next("a channel count")
+    if not count_tok.isdigit():
+        raise tokens.error(f"CHANNELS of {name!r}: expected a channel count, found {count_tok!r}", cline)
+    count = int(count_tok)
+    for _ in range(count):
+        ch, chline = tokens.next(f"{count} channel names for {name!r}")
+        if ch not in CHANNEL_NAMES:
+            if ch in ("JOINT", "End", "}", "OFFSET", "CHANNELS"):
+                raise tokens.error(
+                    f"CHANNELS of {name!r} declares {count} channels but lists {len(joint.channels)}", chline)
+            raise tokens.error(f"unknown channel {ch!r} on joint {name!r} "
+                               f"(known: {', '.join(CHANNEL_NAMES)})", chline)
+        if ch in joint.channels:
+            raise tokens.error(f"channel {ch!r} listed twice on joint {name!r}", chline)
+        joint.channels.append(ch)
 
 
 def _check_offset(tokens: Tokens, joint: Joint) -> None:
