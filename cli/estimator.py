@@ -99,7 +99,7 @@ def train(shot, prim, context, keys, size_text, backbone, backbone_model, steps,
 @command.command("predict")
 @_shot_options
 @click.option("--frames", "frames_dir", required=True, type=click.Path(),
-              help="Folder of images in the shot's camera, named by frame time (frame_0036.png).")
+              help="Folder of images in the shot's camera, named by time code (0036.png, 36.5.png).")
 @click.option("--view", default="front", show_default=True, help="Camera the frames were taken from.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write predictions to .npz or .json.")
 @handle_errors

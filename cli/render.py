@@ -15,6 +15,9 @@ from anymole_usd.cli.common import emit_json, handle_errors, progress
 @click.option("--frames", "frames_text", default=None, help="Timecode range A:B (default: the whole animation).")
 @click.option("--format", "fmt", type=click.Choice(["png", "mp4"]), default="png", show_default=True,
               help="PNG sequence per view, or one MP4 per view (needs imageio-ffmpeg).")
+@click.option("--names", type=click.Choice(["time", "index"]), default="time", show_default=True,
+              help="PNG file names: by time code (0036.png, what --video-dir and `estimator predict` read) or by "
+                   "index (frame_0000.png; annotations.json gives each frame's time).")
 @click.option("--follow", is_flag=True, help="Cameras follow the character instead of framing the whole clip.")
 @click.option("--camera", "cameras", multiple=True,
               help="Render from a UsdGeom.Camera prim path too (repeatable); alone unless --views is given.")
@@ -25,15 +28,18 @@ from anymole_usd.cli.common import emit_json, handle_errors, progress
 @click.option("--device", default=None, help="Warp device (cpu, cuda:0); default: CUDA when present.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @handle_errors
-def command(file, out_dir, views, size_text, frames_text, fmt, follow, cameras, skeleton, proxies, no_ground,
+def command(file, out_dir, views, size_text, frames_text, fmt, names, follow, cameras, skeleton, proxies, no_ground,
             device, as_json):
     """Render FILE's composed animation from several views into OUTPUT.
 
     \b
-    Writes per view a PNG sequence (OUTPUT/<view>/frame_0000.png ...) or an
-    MP4, and OUTPUT/annotations.json + annotations.npz holding, per frame and
-    view, every joint's pixel position, camera and NDC depth, a visibility flag,
+    Writes per view a PNG sequence named by time code (OUTPUT/<view>/0036.png,
+    0036.5.png ...; --names index: frame_0000.png ...) or an MP4, and
+    OUTPUT/annotations.json + annotations.npz holding, per frame and view,
+    every joint's pixel position, camera and NDC depth, a visibility flag,
     and the cameras' intrinsics and extrinsics (OpenCV axes, metres).
+    These cameras frame the whole animation: for frames that `inbetween
+    --video-dir` reads, use `anymole-usd video prepare` (the shot's cameras).
     """
     from anymole_usd.plugins.render.render_job import render_file
     from anymole_usd.plugins.render.scene import parse_frames
@@ -59,7 +65,7 @@ def command(file, out_dir, views, size_text, frames_text, fmt, follow, cameras, 
     try:
         summary = render_file(file, out_dir, views=views, size=size, frames=frames, fmt=fmt, follow=follow,
                               camera_paths=list(cameras), skeleton=skeleton, proxies=proxies,
-                              ground=not no_ground, device=device, progress=report)
+                              ground=not no_ground, device=device, progress=report, names=names)
     finally:
         if "bar" in state:
             state["bar"].stop()

@@ -404,7 +404,7 @@ def test_cli_train_then_predict_on_a_frame_folder(tmp_path, data_dir, cesium_ren
     frames.mkdir()
     _, held = cesium_renders
     for t, img in zip(held.times, held.images):
-        iio.imwrite(frames / f"frame_{int(t):04d}.png", img)
+        iio.imwrite(frames / f"{int(t):04d}.png", img)
     out = tmp_path / "pred.npz"
     res = runner.invoke(cli, ["estimator", "predict", str(shot), "--frames", str(frames), "-o", str(out), *common])
     assert res.exit_code == 0, res.output
@@ -412,9 +412,9 @@ def test_cli_train_then_predict_on_a_frame_folder(tmp_path, data_dir, cesium_ren
         assert d["times"].tolist() == [30.0, 42.0] and d["joints2d"].shape == (2, 19, 2)
         assert d["observed"].all()  # CesiumMan's mesh follows every joint
 
-    iio.imwrite(frames / "frame_0031.png", np.zeros((32, 32, 3), np.uint8))  # wrong size
+    iio.imwrite(frames / "0031.png", np.zeros((32, 32, 3), np.uint8))  # wrong size
     res = runner.invoke(cli, ["estimator", "predict", str(shot), "--frames", str(frames), *common])
-    assert res.exit_code == 2 and "frame_0031.png" in res.output and "64x64" in res.output
+    assert res.exit_code == 2 and "0031.png" in res.output and "64x64" in res.output
 
     res = runner.invoke(cli, ["estimator", "train", str(shot), *common, "--backbone", "dinov2",
                               "--backbone-model", str(tmp_path / "no-such-model")])
@@ -427,16 +427,20 @@ def test_frame_folder_errors_name_the_file(tmp_path):
     from anymole_usd.errors import InputError
     from anymole_usd.plugins.estimator.frames import read_frame_folder
 
-    iio.imwrite(tmp_path / "frame_0002.png", np.zeros((8, 8, 3), np.uint8))
-    iio.imwrite(tmp_path / "frame_0001.png", np.full((8, 8, 3), 9, np.uint8))
+    iio.imwrite(tmp_path / "0002.png", np.zeros((8, 8, 3), np.uint8))
+    iio.imwrite(tmp_path / "1.5.png", np.full((8, 8, 3), 9, np.uint8))
     times, images = read_frame_folder(tmp_path)
-    assert times.tolist() == [1.0, 2.0] and images[0, 0, 0, 0] == 9
-    (tmp_path / "frame_0003.png").write_bytes(b"not a png")
-    with pytest.raises(InputError, match="frame_0003.png.*unreadable"):
+    assert times.tolist() == [1.5, 2.0] and images[0, 0, 0, 0] == 9
+    (tmp_path / "0003.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="0003.png.*unreadable"):
         read_frame_folder(tmp_path)
-    (tmp_path / "frame_0003.png").unlink()
+    (tmp_path / "0003.png").unlink()
+    iio.imwrite(tmp_path / "frame_0004.png", np.zeros((8, 8, 3), np.uint8))  # an index, not a time
+    with pytest.raises(InputError, match="frame_0004.png.*named by index"):
+        read_frame_folder(tmp_path)
+    (tmp_path / "frame_0004.png").unlink()
     iio.imwrite(tmp_path / "cover.png", np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(InputError, match="cover.png.*frame time"):
+    with pytest.raises(InputError, match="cover.png.*time code"):
         read_frame_folder(tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images"):

@@ -338,17 +338,25 @@ def test_cli_render_png_and_annotations(tmp_path, data_dir):
     assert sorted(os.listdir(out)) == ["annotations.json", "annotations.npz", "back", "front"]
     import imageio.v3 as iio
 
-    img = iio.imread(out / "front" / "frame_0004.png")
+    img = iio.imread(out / "front" / "0014.png")  # named by time code by default
     assert img.shape == (64, 80, 3)
+    assert sorted(os.listdir(out / "front")) == [f"00{t}.png" for t in range(10, 15)]
     ann = json.loads((out / "annotations.json").read_text())
     assert ann["times"] == [10.0, 11.0, 12.0, 13.0, 14.0] and len(ann["frames"]) == 5
     frame = ann["frames"][2]["views"]["back"]
-    assert frame["image"] == "back/frame_0002.png" and len(frame["joints_px"]) == 19
+    assert frame["image"] == "back/0012.png" and len(frame["joints_px"]) == 19
     with np.load(out / "annotations.npz") as z:
         assert z["pixels"].shape == (2, 5, 19, 2) and z["K"].shape == (2, 3, 3)
         assert z["world_to_cam"].shape == (2, 5, 4, 4) and z["joints_world"].shape == (5, 19, 3)
         assert np.allclose(z["pixels"][1, 2], frame["joints_px"], atol=1e-3)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".anymole")]
+    # --names index: frame_0000.png ..., the times in annotations.json
+    r = run("render", data_dir / "usd" / "CesiumMan.usdz", "-o", tmp_path / "idx", "--views", "front",
+            "--size", "32x32", "--frames", "10:12", "--names", "index", "--json")
+    assert r.exit_code == 0, r.output
+    assert sorted(os.listdir(tmp_path / "idx" / "front")) == ["frame_0000.png", "frame_0001.png", "frame_0002.png"]
+    ann = json.loads((tmp_path / "idx" / "annotations.json").read_text())
+    assert ann["frames"][1]["views"]["front"]["image"] == "front/frame_0001.png" and ann["frames"][1]["time"] == 11.0
 
 
 def test_cli_render_bvh_draws_bone_proxies(tmp_path, data_dir):

@@ -1,10 +1,9 @@
 """`inbetween --video-dir`: frames from an external generator lifted to the shot's skeleton, end to end.
 
 The "generator" here is the ground truth itself: CesiumMan's real in-between
-poses rendered with the camera the video prior fits around the known frames
-(the documented contract for user frames). The result must compose like any
-other prior's, hit the keys exactly, and land far closer to the truth than
-holding the last pose does.
+poses rendered by `video prepare --from TRUTH` (the CLI-only perfect-frame round
+trip). The result must compose like any other prior's, hit the keys exactly, and
+land far closer to the truth than holding the last pose does.
 """
 import json
 
@@ -24,40 +23,16 @@ from shots import CONTEXT, KEYS, shot_root  # noqa: E402
 SIZE = (96, 96)
 
 
-def _write_frames(folder, shot, truth_path):
-    import imageio.v3 as iio
-
-    from anymole_usd.plugins.estimator.renders import render_motion
-    from anymole_usd.plugins.mimicking.schedule import build_grid
-    from anymole_usd.plugins.mimicking.video_source import frame_name
-    from anymole_usd.plugins.render.character import read_character
-
-    stage = open_stage(shot)
-    (b,) = find_bindings(stage)
-    known = read_motion(stage, b)
-    character = read_character(stage, b)
-    _, cameras = render_motion(character, known, size=SIZE, key_times=KEYS)
-    grid = build_grid(known.times, known.fps, 15.0)
-    fill = grid.times[~grid.known]
-    truth_stage = open_stage(truth_path)
-    (tb,) = find_bindings(truth_stage)
-    truth = read_motion(truth_stage, tb, times=fill)  # USD interpolates between the real frames
-    renders, _ = render_motion(character, truth, cameras=cameras, size=SIZE)
-    front = renders.views == "front"
-    folder.mkdir()
-    for t, img in zip(renders.times[front], renders.images[front]):
-        iio.imwrite(folder / frame_name(float(t)), img)
-    return b.skeleton
-
-
 def test_video_dir_end_to_end(tmp_path, data_dir):
     (tmp_path / "truth").mkdir()
     truth_path = shot_root(tmp_path / "truth", data_dir, times=list(range(1, 49)))
     shot = shot_root(tmp_path, data_dir)
-    skeleton = _write_frames(tmp_path / "frames", shot, truth_path)
+    r = CliRunner().invoke(cli, ["video", "prepare", str(shot), "-o", str(tmp_path / "job"), "--from", str(truth_path),
+                                 "--size", f"{SIZE[0]}x{SIZE[1]}"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, [
-        "inbetween", str(shot), "--video-dir", str(tmp_path / "frames"), "--json",
-        "--param", "lambda_img=0", "--param", "estimator_steps=300", "--param", f"size={SIZE[0]}x{SIZE[1]}",
+        "inbetween", str(shot), "--video-dir", str(tmp_path / "job"), "--json",
+        "--param", "lambda_img=0", "--param", "estimator_steps=300",
     ], catch_exceptions=False, env={"ANYMOLE_USD_CACHE": str(tmp_path / "cache")})
     assert r.exit_code == 0, r.output
     rep = json.loads(r.output[r.output.index("{"):])
@@ -66,6 +41,7 @@ def test_video_dir_end_to_end(tmp_path, data_dir):
 
     stage = open_stage(shot)
     (b,) = find_bindings(stage)
+    skeleton = b.skeleton
     result = read_motion(stage, b)
     truth_stage = open_stage(truth_path)
     (tb,) = find_bindings(truth_stage)
@@ -94,8 +70,9 @@ def test_video_dir_missing_frames_is_bad_input(tmp_path, data_dir):
     assert "error:" in r.output and not (tmp_path / "shot.inbetween.usda").exists()
 
 
-@pytest.mark.parametrize("param, word", [("depth_term=sideways", "depth_term"), ("lr=fast", "bad parameter"),
-                                         ("estimator_distance=guess", "estimator_distance")])
+@pytest.mark.parametrize("param, word", [("depth_term=sideways", "depth_term"), ("lr=fast", "lr"),
+                                         ("estimator_distance=guess", "estimator_distance"), ("size=big", "size"),
+                                         ("rate=0", "rate"), ("no_such=1", "no_such")])
 def test_video_prior_bad_parameter_is_bad_input(tmp_path, data_dir, param, word):
     shot = shot_root(tmp_path, data_dir)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
@@ -103,5 +80,5 @@ def test_video_prior_bad_parameter_is_bad_input(tmp_path, data_dir, param, word)
     r = CliRunner().invoke(cli, ["inbetween", str(shot), "--video-dir", str(tmp_path / "frames"), "--param", param])
     assert r.exit_code == 2, r.output
     errors = [line for line in r.output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and word in errors[0] and "prim /" in errors[0], r.output  # one line, naming the prim
+    assert len(errors) == 1 and word in errors[0], r.output  # one line, naming the parameter
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing written

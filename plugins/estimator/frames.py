@@ -1,4 +1,9 @@
-"""A folder of images named by frame time (``frame_0036.png``, ``36.5.jpg``) -> times and an image array."""
+"""A folder of images named by time code (``0036.png``, ``36.5.jpg``) -> times and an image array.
+
+Names follow :mod:`anymole_usd.plugins.render.frame_names`; a file named by
+index (``frame_0004.png``, from ``render --names index``) is refused, because its
+number is a position in a sequence, not a time.
+"""
 from __future__ import annotations
 
 import os
@@ -11,12 +16,12 @@ import numpy as np
 from anymole_usd.errors import InputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-_TIME = re.compile(r"(\d+(?:\.\d+)?)$")
+_TIME = re.compile(r"^(\d+(?:\.\d+)?)$")
 
 
 def frame_time(name: str) -> float | None:
-    """The time in a file name: the number that ends its stem (``frame_0036`` -> 36), or None."""
-    m = _TIME.search(Path(name).stem)
+    """The time code a file is named by (``0036.png`` -> 36, ``36.5.jpg`` -> 36.5), or None."""
+    m = _TIME.match(Path(name).stem)
     return float(m.group(1)) if m else None
 
 
@@ -37,7 +42,12 @@ def read_frame_folder(folder: str | os.PathLike, size: tuple[int, int] | None = 
     for path in files:  # one decode per file
         t = frame_time(path.name)
         if t is None:
-            raise InputError("file name does not end with a frame time (e.g. frame_0036.png)", file=str(path))
+            from anymole_usd.plugins.render.frame_names import name_index
+
+            why = ("is named by index (render --names index), not by time code" if name_index(path.name) is not None
+                   else "is not named by a time code")
+            raise InputError(f"file name {why}: name frames by time code (e.g. 0036.png, 36.5.png; "
+                             f"`anymole-usd render` writes them so by default)", file=str(path))
         if t in seen:
             raise InputError(f"frame time {t:g} also given by {seen[t].name}", file=str(path))
         seen[t] = path

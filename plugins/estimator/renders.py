@@ -87,14 +87,16 @@ def observed_joints(joints: np.ndarray, vertices: np.ndarray, tolerance: float =
 
 def render_motion(character, motion, cameras=None, *, views: Sequence[str] = VIEWS,
                   size: tuple[int, int] = (256, 256), key_times: Sequence[float] = (), device: str | None = None,
-                  ground: bool = True, fill_times: Sequence[float] | None = None) -> tuple[RenderSet, object]:
+                  ground: bool = True, fill_times: Sequence[float] | None = None,
+                  ground_height: float | None = None) -> tuple[RenderSet, object]:
     """Render every frame of ``motion`` from every view -> (RenderSet, cameras).
 
     Without ``cameras``, the shot's cameras are fitted around ``motion`` as the
     known frames (:func:`~anymole_usd.plugins.render.shot_cameras.shot_cameras`,
     ``size`` = (height, width)); pass ``fill_times`` for the times that will be
     generated. ``char_height`` is the mean vertical extent of the posed
-    character in metres.
+    character in metres. ``ground_height``: the floor (default: under this
+    motion's lowest point; pass the known frames' to render frames in between).
     """
     from anymole_usd.plugins.render.shot_cameras import shot_cameras
     from anymole_usd.plugins.render.views import Renderer, RenderResult
@@ -103,7 +105,8 @@ def render_motion(character, motion, cameras=None, *, views: Sequence[str] = VIE
     pose = renderer.pose(motion)
     if cameras is None:
         cameras = shot_cameras(character, motion, fill_times, size=size, views=views, pose=pose)
-    result = RenderResult.concatenate(list(renderer.iter_chunks(motion, cameras, pose=pose)))
+    result = RenderResult.concatenate(list(renderer.iter_chunks(motion, cameras, pose=pose,
+                                                                ground_height=ground_height)))
     up = pose.vertices @ character.up
     char_h = float(np.ptp(up, axis=1).mean()) if up.size else 1.0
     renders = from_render_result(result, key_times=key_times, fps=motion.fps, char_height=char_h)

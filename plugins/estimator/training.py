@@ -282,6 +282,7 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
     if len(val_idx):  # the untrained network's error: what training is measured against
         history.append({"step": 0, **_validate(net, images, joints, depth, depth_unit, val_idx, framer)})
     net.train()
+    last_report = time.perf_counter()
     for step in range(1, settings.steps + 1):
         pick = torch.from_numpy(train_idx)[torch.multinomial(weights, settings.batch_size, True, generator=gen)]
         x = images[pick].float().div_(255.0)
@@ -311,8 +312,9 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
                     best, best_state = record["val_loss"], copy.deepcopy(net.state_dict())
             history.append(record)
             net.train()
-        if progress and (step % 10 == 0 or step == settings.steps):
+        if progress and (step % 10 == 0 or step == settings.steps or time.perf_counter() - last_report >= 1.0):
             progress(f"estimator: step {step}/{settings.steps} loss {float(loss.detach()):.1f}", step / settings.steps)
+            last_report = time.perf_counter()
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()

@@ -248,12 +248,17 @@ class FrontProblem:
 
 
 def optimise(problem: FrontProblem, settings: MimicSettings, stats: MimicStats | None = None,
-             hook: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None):
+             hook: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+             tick: Callable[[int], None] | None = None):
     """Run Adam on one front; returns the best (q, trans) and per-frame best losses.
 
     ``hook(step, v, p)`` may modify the parameters in place before a step's loss
-    (tests inject a bad step to exercise the reset).
+    (tests inject a bad step to exercise the reset). ``tick(steps_done)`` is called
+    every 10 steps and at least once a second (progress reporting).
     """
+    import time
+
+    last_tick = time.monotonic()
     b, n_j = problem.q_init.shape[:2]
     dt, dev = problem.q_init.dtype, problem.q_init.device
     v = torch.zeros((b, n_j, 3), dtype=dt, device=dev, requires_grad=True)
@@ -305,6 +310,9 @@ def optimise(problem: FrontProblem, settings: MimicSettings, stats: MimicStats |
         with torch.no_grad():  # per-frame step length (Adam's lr is shared by the front)
             v.copy_(v0 + step_scale[:, None, None] * (v - v0))
             p.copy_(p0 + step_scale[:, None, None] * (p - p0))
+        if tick is not None and ((step + 1) % 10 == 0 or time.monotonic() - last_tick >= 1.0):
+            tick(step + 1)
+            last_tick = time.monotonic()
     with torch.no_grad():  # the last step's parameters are scored too
         final = problem.losses(v, p, settings.iterations)
         better = final < best
@@ -358,10 +366,17 @@ def mimic(parents, known: Motion, grid: Grid, targets: MimicTargets, view: Mimic
                                None if targets.joints2d is None else targets.joints2d[f], w2d,
                                None if targets.images is None else targets.images[f],
                                None if targets.depth is None else targets.depth[f])
-        q, t, _ = optimise(problem, settings, stats, hook)
+        tick = None
+        if progress is not None:
+            def tick(step, fi=fi, nf=len(grid.fronts), nb=len(f)):
+                progress(f"mimicking: front {fi + 1}/{nf} ({nb} frames), step {step}/{settings.iterations}",
+                         (fi + step / max(1, settings.iterations)) / nf)
+
+            tick(0)
+        q, t, _ = optimise(problem, settings, stats, hook, tick)
         q = q.detach().cpu().numpy().astype(np.float64)
         rot[f], trans[f], scl[f] = q / np.linalg.norm(q, axis=-1, keepdims=True), t.detach().cpu().numpy(), scl[a[:, 0]]
         if progress is not None:
-            progress(f"mimicking: front {fi + 1}/{len(grid.fronts)} ({len(f)} frames)", (fi + 1) / len(grid.fronts))
+            progress(f"mimicking: front {fi + 1}/{len(grid.fronts)} ({len(f)} frames) done", (fi + 1) / len(grid.fronts))
     return Motion(times=grid.times.copy(), rotations=rot, translations=trans, scales=scl, fps=known.fps,
                   joints=list(known.joints))

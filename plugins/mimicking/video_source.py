@@ -1,6 +1,11 @@
-"""Video sources for mimicking: ``folder``, a directory of images named by frame time.
+"""Video sources for mimicking: ``folder``, a video job folder or a directory of images named by frame time.
 
-Naming: ``<time>.<ext>`` where ``<time>`` is the frame's stage time code as a
+A folder holding ``job.json`` is a video job (``anymole-usd video prepare``): its
+answer (one video file, ``frames/frame_<index>.png`` or ``frames/<time>.png``) is
+read against the job (:mod:`anymole_usd.plugins.video.job_frames`).
+
+Any other folder holds images named by time code (:mod:`anymole_usd.plugins.render.frame_names`):
+``<time>.<ext>`` where ``<time>`` is the frame's stage time code as a
 decimal number, optionally zero-padded (``0036.png``, ``36.png``, ``36.5.png``,
 ``0037.600.jpg``); extensions png, jpg, jpeg (case-insensitive). A requested time
 matches a file whose number is within 1e-3 of it. All images must be RGB(A) of
@@ -13,24 +18,22 @@ the same ``VideoPrior`` interface and register under ``anymole_usd.video_sources
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from anymole_usd.errors import InputError
+from anymole_usd.parameters import Param, Parameters
+from anymole_usd.plugins.render.frame_names import name_time, time_name
 from anymole_usd.plugins.video.interface import VideoPrior
 
-NAME = re.compile(r"^(\d+(?:\.\d+)?)\.(png|jpe?g)$", re.IGNORECASE)
 TIME_TOLERANCE = 1e-3
 
 
 def frame_name(time: float, pad: int = 4) -> str:
     """The file name the folder source expects for ``time`` (``0036.png``, ``0036.5.png``)."""
-    whole = int(np.floor(time + 1e-9))
-    frac = f"{time - whole:.3f}".rstrip("0").rstrip(".")[1:] if abs(time - round(time)) > 1e-6 else ""
-    return f"{whole:0{pad}d}{frac}.png"
+    return time_name(time, pad)
 
 
 def scan_folder(folder: str | Path) -> dict[float, Path]:
@@ -40,9 +43,8 @@ def scan_folder(folder: str | Path) -> dict[float, Path]:
         raise InputError(f"video folder {folder} does not exist or is not a directory", file=str(folder))
     out: dict[float, Path] = {}
     for p in sorted(folder.iterdir()):
-        m = NAME.match(p.name)
-        if m and p.is_file():
-            t = float(m.group(1))
+        t = name_time(p.name)
+        if t is not None and p.is_file():
             if any(abs(t - u) < TIME_TOLERANCE for u in out):
                 raise InputError(f"two images for frame time {t:g} ({p.name})", file=str(p))
             out[t] = p
@@ -72,17 +74,46 @@ class FolderVideoSource(VideoPrior):
     """Frames from a directory (``--video-dir DIR`` / ``video_dir=DIR``): bring frames from any generator."""
 
     name = "folder"
-    description = "images named by frame time (0036.png, 36.5.png) in a directory"
+    description = "a video job folder (video prepare) or images named by frame time (0036.png, 36.5.png)"
+    param_spec = Parameters(
+        Param("video_dir", None, "the folder: a `video prepare` job or images named by time code", nullable=True),
+    )
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        if not params.get("video_dir"):
+        if not self.params.get("video_dir"):
             raise InputError("the folder video source needs video_dir (--video-dir DIR)")
-        self.folder = Path(params["video_dir"])
+        self.folder = Path(self.params["video_dir"])
+
+    @property
+    def job(self):
+        """The folder's video job (job.json), or None for a plain folder of time-named frames."""
+        from anymole_usd.plugins.video.job import read_job
+
+        if not hasattr(self, "_job"):
+            self._job = read_job(self.folder) if self.folder.is_dir() else None
+        return self._job
+
+    def frame_size(self) -> tuple[int, int] | None:
+        """(H, W) of the frames: the job's size, else the first time-named image's, else None."""
+        if self.job is not None:
+            return self.job.size
+        files = scan_folder(self.folder)
+        return read_image(next(iter(files.values()))).shape[:2] if files else None
 
     def generate(self, known_frames: Mapping[float, np.ndarray], fill_times: Sequence[float], fps: float,
                  prompt: str = "", *, keyframe_times=None, seed: int = 0, progress=None,
                  size: tuple[int, int] | None = None) -> dict[float, np.ndarray]:
+        if self.job is not None:
+            from anymole_usd.plugins.video.job_frames import job_frames
+
+            frames = job_frames(self.job, progress)
+            missing = [t for t in fill_times if not any(abs(t - u) <= TIME_TOLERANCE for u in frames)]
+            if missing:
+                raise InputError(f"video job {self.folder} has no frame for time {missing[0]:g}: it was prepared "
+                                 f"for another grid (--param rate?)", file=str(self.folder), time=float(missing[0]))
+            keys = np.asarray(sorted(frames))
+            return {float(t): frames[float(keys[np.argmin(np.abs(keys - t))])] for t in fill_times}
         files = scan_folder(self.folder)
         if size is None and known_frames:
             size = tuple(np.asarray(next(iter(known_frames.values()))).shape[:2])

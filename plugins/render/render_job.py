@@ -30,7 +30,7 @@ def parse_views(text: str | Sequence[str] | None) -> list[str]:
 def render_file(path: str, out_dir: str, *, views: Sequence[str] | None = None, size: tuple[int, int] = (256, 256),
                 frames: tuple[float, float] | None = None, fmt: str = "png", follow: bool = False,
                 camera_paths: Sequence[str] = (), skeleton: str | None = None, proxies: str = "auto",
-                ground: bool = True, device: str | None = None, chunk: int = 16,
+                ground: bool = True, device: str | None = None, chunk: int = 16, names: str = "time",
                 progress: Callable[[int, int], None] | None = None) -> dict:
     """Render ``path`` into ``out_dir``; returns a summary. Raises InputError before writing anything."""
     from .outputs import RenderWriter, annotation_payload, check_format
@@ -65,10 +65,10 @@ def render_file(path: str, out_dir: str, *, views: Sequence[str] | None = None, 
     sets = [renderer.auto_cameras(pose, views=views, size=size, follow=follow)] if views else []
     cameras = Cameras.concatenate(sets + usd_cams, scene.motion.num_frames)
     n = scene.motion.num_frames
-    with RenderWriter(out_dir, cameras.names, fmt, fps=scene.motion.fps) as writer:
+    with RenderWriter(out_dir, cameras.names, fmt, fps=scene.motion.fps, names=names) as writer:
         chunks = []
         for part in renderer.iter_chunks(scene.motion, cameras, pose=pose, chunk=chunk):
-            writer.add(part.images)
+            writer.add(part.images, part.times)
             part.images = part.depth = part.parts = None  # keep annotations only: bounded memory
             chunks.append(part)
             if progress:
@@ -78,7 +78,7 @@ def render_file(path: str, out_dir: str, *, views: Sequence[str] | None = None, 
             "file": os.path.abspath(path), "skeleton": scene.skeleton_path, "animation": scene.animation_path,
             "fps": scene.motion.fps, "format": fmt, "width": size[1], "height": size[0],
             "proxies": scene.character.is_proxy, "up_axis": scene.character.up_axis,
-            "meters_per_unit": scene.character.meters_per_unit,
+            "meters_per_unit": scene.character.meters_per_unit, "names": names,
             "parents": scene.character.skeleton.parents.tolist(),
             "units": "metres (world space, metersPerUnit applied)",
         }
@@ -88,7 +88,7 @@ def render_file(path: str, out_dir: str, *, views: Sequence[str] | None = None, 
     return {
         "file": os.path.abspath(path), "output": os.path.abspath(out_dir), "views": cameras.names,
         "frames": n, "times": [float(scene.motion.times[0]), float(scene.motion.times[-1])],
-        "size": [size[0], size[1]], "format": fmt, "proxies": scene.character.is_proxy,
+        "size": [size[0], size[1]], "format": fmt, "names": names, "proxies": scene.character.is_proxy,
         "skeleton": scene.skeleton_path, "written": written, "device": renderer.device,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -96,11 +96,15 @@ class Renderer:
         return self.caster.background(cameras, self.ground_height(pose))
 
     def iter_chunks(self, motion: Motion, cameras: Cameras, *, pose: Pose | None = None,
-                    chunk: int = 16) -> Iterator[RenderResult]:
-        """Render ``chunk`` frames at a time (bounded memory for long clips)."""
+                    chunk: int = 16, ground_height: float | None = None) -> Iterator[RenderResult]:
+        """Render ``chunk`` frames at a time (bounded memory for long clips).
+
+        ``ground_height``: the floor's height along the up axis (default: the
+        lowest point of this motion), e.g. the known frames' floor for frames
+        rendered in between them."""
         pose = pose or self.pose(motion)
         ch = self.character
-        ground = self.ground_height(pose)  # one floor for the whole clip
+        ground = self.ground_height(pose) if ground_height is None else float(ground_height)  # one floor per clip
         n = motion.num_frames
         for start in range(0, n, max(1, chunk)):
             idx = np.arange(start, min(n, start + chunk))

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from anymole_usd.errors import InputError
+from anymole_usd.parameters import Param, Parameters
 
 Progress = Callable[[str, float], None]
 
@@ -37,14 +38,17 @@ class VideoPrior(ABC):
     Times are in the stage's time codes; ``fps`` is time codes per second
     (``seconds = time / fps``). Images are ``(H, W, 3)`` uint8, all the same size;
     the returned images have that size too. Constructor keyword arguments are
-    the source's parameters (recorded in provenance).
+    the source's parameters (recorded in provenance), declared once in
+    ``param_spec`` (:mod:`anymole_usd.parameters`): validated and typed here,
+    listed by ``anymole-usd plugins --details``.
     """
 
     name: str = ""
     description: str = ""
+    param_spec: Parameters = Parameters()
 
     def __init__(self, **params: Any) -> None:
-        self.params = dict(params)
+        self.params = self.param_spec.validate(params, owner=f"{self.name or type(self).__name__} video source")
 
     def parameters(self) -> dict:
         return dict(self.params)
@@ -117,6 +121,29 @@ class DiffusionVideoPrior(VideoPrior):
 
     name = "diffusion"
     description = "video diffusion model with ICAdapt and two-stage context-guided generation (AnyMoLe)"
+    param_spec = Parameters(
+        Param("model", None, "model folder or hub id (default: ANYMOLE_USD_VIDEO_MODEL or the config file)",
+              nullable=True),
+        Param("variant", None, "weight-file variant (e.g. fp16)", nullable=True),
+        Param("device", None, "torch device (default: cuda when present, else cpu)", nullable=True),
+        Param("dtype", None, "float32, float16 or bfloat16 (default: float16 on CUDA, float32 on CPU)",
+              nullable=True),
+        Param("steps", None, "denoising steps per window (default: the family's)", type=int, min=1, nullable=True),
+        Param("guidance_scale", None, "classifier-free guidance (default: the family's)", type=float, min=0.0,
+              nullable=True),
+        Param("context_threshold", None, "SVD: context imposed while the noise level is above this (of 1000)",
+              type=float, min=0.0, max=1000.0, nullable=True),
+        Param("coarse_fps", None, "SVD: stage-1 rate", type=float, min=0.0, min_exclusive=True, nullable=True),
+        Param("fine_fps", None, "SVD: stage-2 rate", type=float, min=0.0, min_exclusive=True, nullable=True),
+        Param("window", None, "frames per generation window (default: the family's)", type=int, min=2,
+              nullable=True),
+        Param("two_stage", None, "SVD: coarse then fine video", type=bool, nullable=True),
+        Param("icadapt_steps", 500, "ICAdapt steps (0: none)", min=0),
+        Param("icadapt_lr", 1e-5, "ICAdapt learning rate (transformer families: the LoRA's, default x100)",
+              min=0.0, min_exclusive=True),
+        Param("seed", 0, "random seed"),
+        Param("cache_dir", None, "cache of adapted weights and generated videos", nullable=True),
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
