@@ -1,0 +1,298 @@
+"""Building and updating a motion library folder, incrementally.
+
+Every build re-checks every file the library already knows and the inputs
+given: a file whose content hash is unchanged is skipped; a changed one is
+re-read and its clips replaced; a new one is added; a known file no longer
+found is reported as missing and its clips leave the library (it comes back
+when it reappears). Only skeletons whose clips changed get new node arrays
+and a new index; a changed feature definition re-reads everything.
+
+Node arrays and indices are written under new names, then the manifest is
+replaced atomically, then stale arrays are removed: an interrupted build
+leaves the previous library intact. An exclusive lock (``LIB/.lock``) keeps
+two builds from interleaving.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from anymole_usd.errors import InputError
+
+from . import features as feat
+from .index import FeatureIndex, fit_projection, neighbours
+from .sources import SourceClip, content_hash, find_inputs, read_clips
+from .store import FORMAT, FORMAT_VERSION, MANIFEST, Library, skeleton_key
+from .tags import apply_rows, read_tags_csv
+
+Progress = Callable[[str, float], None]
+GRAPH_K = 8  # nearest neighbours stored per node: the motion graph's transition candidates
+GRAPH_EXCLUDE = 0.5  # s: a node's own clip within this is not a transition candidate
+
+
+@dataclass
+class BuildReport:
+    library: str
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skeletons_updated: list[str] = field(default_factory=list)
+    clips: int = 0
+    frames: int = 0
+    nodes: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@contextmanager
+def _locked(folder: str):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, ".lock"), "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError("another build is updating this library", file=folder) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def display_path(path: str) -> str:
+    """A path as messages show it: relative to the working folder when inside it, else absolute."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _file_key(lib: str, path: str) -> str:
+    try:
+        return os.path.relpath(path, lib).replace(os.sep, "/")
+    except ValueError:  # another drive: no relative path exists
+        return os.path.abspath(path)
+
+
+def _empty_manifest() -> dict:
+    from anymole_usd import __version__
+
+    return {"format": FORMAT, "version": FORMAT_VERSION, "tool_version": __version__,
+            "features": {"definition": feat.definition(), "node_rate": feat.NODE_RATE,
+                         "velocity_weight": feat.VELOCITY_WEIGHT},
+            "next_clip": 0, "files": {}, "clips": [], "skeletons": {}}
+
+
+def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None = None,
+                  progress: Progress | None = None) -> BuildReport:
+    """Create or update the library at ``path`` with ``inputs`` (files or folders) and a tags.csv."""
+    lib_dir = os.path.abspath(os.fspath(path))
+    if os.path.exists(lib_dir) and not os.path.isdir(lib_dir):
+        raise InputError("library path exists and is not a folder", file=lib_dir)
+    exists = os.path.isfile(os.path.join(lib_dir, MANIFEST))
+    if os.path.isdir(lib_dir) and not exists and any(not n.startswith(".") for n in os.listdir(lib_dir)):
+        raise InputError("folder is not empty and holds no library manifest: refusing to build a library in it",
+                         file=lib_dir)
+    tag_rows = read_tags_csv(tags) if tags else None  # a bad tags file fails before any work
+    report_cb = progress or (lambda msg, frac: None)
+    with _locked(lib_dir):
+        manifest = Library.open(lib_dir).manifest if exists else _empty_manifest()
+        old = Library(lib_dir, manifest)
+        rebuild_all = manifest["features"].get("definition") != feat.definition()
+        files, notes = find_inputs(list(inputs)) if inputs else ([], [])
+        report = BuildReport(library=lib_dir, notes=notes)
+        new_manifest = json.loads(json.dumps(manifest))
+        new_manifest["features"] = _empty_manifest()["features"]
+        keys = {_file_key(lib_dir, f): f for f in files}
+        for key in manifest["files"]:
+            if key not in keys:
+                keys[key] = old.source_path(key)
+        fresh: dict[str, list[SourceClip]] = {}
+        removed_files: set[str] = set()
+        for i, (key, where) in enumerate(keys.items()):
+            report_cb(f"reading {os.path.basename(key)}", 0.8 * i / max(len(keys), 1))
+            rec = manifest["files"].get(key)
+            if where is None:
+                if rec is not None and not rec.get("missing"):
+                    report.missing.append(rec.get("absolute") or key)
+                removed_files.add(key)
+                new_manifest["files"][key] = {**rec, "missing": True, "clips": []}
+                continue
+            deps_prev = [os.path.normpath(os.path.join(os.path.dirname(where), d)) for d in (rec or {}).get("dependencies", [])]
+            digest = content_hash([where] + [d for d in deps_prev if os.path.isfile(d)])
+            if rec is not None and rec["hash"] == digest and not rec.get("missing") and not rebuild_all:
+                report.unchanged.append(display_path(where))
+                continue
+            clips, file_notes, deps = read_clips(where)
+            if deps != deps_prev:
+                digest = content_hash([where] + deps)
+            report.notes.extend(f"{display_path(where)}: {n}" for n in file_notes)
+            (report.replaced if rec is not None and not rec.get("missing") else report.added).append(display_path(where))
+            removed_files.add(key)
+            fresh[key] = clips
+            new_manifest["files"][key] = {
+                "path": key if not os.path.isabs(key) else where, "absolute": where, "hash": digest,
+                "bytes": os.path.getsize(where), "missing": False, "notes": file_notes,
+                "dependencies": [os.path.relpath(d, os.path.dirname(where)).replace(os.sep, "/") for d in deps],
+                "clips": []}
+        _update_clips(lib_dir, manifest, new_manifest, fresh, removed_files, rebuild_all, report, report_cb)
+        if tag_rows is not None:
+            lib_new = Library(lib_dir, new_manifest)
+            apply_rows(tag_rows, tags, new_manifest["clips"], lambda c: lib_new.source_path(c["file"]) or "")
+            new_manifest["tags_file"] = os.path.abspath(tags)
+        _write_manifest(lib_dir, new_manifest)
+        _remove_stale(lib_dir, new_manifest)
+        report.clips = len(new_manifest["clips"])
+        report.frames = int(sum(c["frames"] for c in new_manifest["clips"]))
+        report.nodes = int(sum(s["nodes"] for s in new_manifest["skeletons"].values()))
+        report_cb("library written", 1.0)
+        return report
+
+
+def _update_clips(lib_dir, manifest, new_manifest, fresh, removed_files, rebuild_all, report, report_cb) -> None:
+    kept = [c for c in manifest["clips"] if c["file"] not in removed_files]
+    groups: dict[str, list[tuple[dict, SourceClip]]] = {}
+    next_id = int(manifest.get("next_clip", 0))
+    stems: dict[str, set] = {}
+    for key, clips in fresh.items():
+        for sc in clips:
+            names = sc.skeleton.short_names
+            skey = skeleton_key(names, sc.up_axis)
+            stems.setdefault(skey, set()).add(key)
+            rec = {"id": next_id, "file": key, "label": sc.label, "skeleton": skey, "fps": float(sc.motion.fps),
+                   "frames": int(sc.motion.num_frames),
+                   "duration": float((sc.motion.num_frames - 1) / sc.motion.fps), "start": sc.start,
+                   "meters_per_unit": sc.meters_per_unit, "up_axis": sc.up_axis, "has_mesh": sc.has_mesh,
+                   "skeleton_prim": sc.skeleton_prim,
+                   "tags": [{"tag": t, "start": None, "end": None, "source": "customData"} for t in sc.tags]}
+            next_id += 1
+            new_manifest["files"][key]["clips"].append(rec["id"])
+            groups.setdefault(skey, []).append((rec, sc))
+    new_manifest["next_clip"] = next_id
+    # csv tags of kept clips survive an update; a re-read clip keeps its csv tags by (file, label).
+    old_csv = {(c["file"], c["label"]): [t for t in c.get("tags", []) if t.get("source") == "csv"]
+               for c in manifest["clips"]}
+    for recs in groups.values():
+        for rec, _ in recs:
+            rec["tags"].extend(old_csv.get((rec["file"], rec["label"]), []))
+    touched = set(groups) | {c["skeleton"] for c in manifest["clips"] if c["file"] in removed_files}
+    old_lib = Library(lib_dir, manifest)
+    all_clips = list(kept)
+    skeletons = new_manifest["skeletons"]
+    for n, skey in enumerate(sorted(touched)):
+        report_cb(f"features of skeleton {n + 1}/{len(touched)}", 0.8 + 0.15 * n / max(len(touched), 1))
+        recs = groups.get(skey, [])
+        keep_s = [c for c in kept if c["skeleton"] == skey]
+        if not recs and not keep_s:
+            skeletons.pop(skey, None)
+            continue
+        info = skeletons.get(skey)
+        if info is None or rebuild_all:
+            sample = [sc for _, sc in recs]
+            frame = feat.find_frame(sample[0].skeleton, [sc.motion for sc in sample], sample[0].up_axis)
+            name = info["name"] if info else _skeleton_name(skeletons, recs, stems[skey])
+            info = {"name": name, "joint_names": sample[0].skeleton.short_names, "up_axis": sample[0].up_axis,
+                    "frame": feat.body_frame_to_dict(frame), "joints": len(sample[0].skeleton.joints)}
+            skeletons[skey] = info
+        frame = feat.body_frame_from_dict(info["frame"])
+        parts = _kept_arrays(old_lib, skey, keep_s) if keep_s and not rebuild_all else {}
+        rows = []
+        for c in keep_s:
+            rows.append((c, parts[c["id"]]))
+        for rec, sc in recs:
+            cn = feat.clip_nodes(frame, sc.skeleton, sc.motion)
+            rec["size"] = cn.size
+            info["pose_dims"] = cn.pose_dims
+            rows.append((rec, {"features": cn.features, "clip": np.full(len(cn.time), rec["id"], np.int64),
+                               "time": cn.time.astype(np.float32), "speed": cn.speed, "ground": cn.ground,
+                               "yaw": cn.yaw}))
+            all_clips.append(rec)
+        _write_skeleton(lib_dir, skey, info, rows, manifest.get("generation", 0) + 1)
+        report.skeletons_updated.append(info["name"])
+    for c in all_clips:  # node ranges follow the order rows were written in, per skeleton
+        c.setdefault("nodes", [0, 0])
+    new_manifest["clips"] = sorted(all_clips, key=lambda c: c["id"])
+    new_manifest["generation"] = manifest.get("generation", 0) + 1
+
+
+def _skeleton_name(skeletons: dict, recs, files: set) -> str:
+    """A readable unique name: the folder of the files that brought it, or the one file's stem."""
+    first = sorted(files)[0]
+    if len(files) > 1:
+        base = os.path.basename(os.path.dirname(os.path.abspath(first))) or "skeleton"
+    else:
+        base = os.path.splitext(os.path.basename(first))[0]
+    if any(s["name"] == base for s in skeletons.values()):
+        prim = recs[0][1].skeleton_prim
+        base = f"{base}:{prim.rsplit('/', 1)[-1]}" if prim else base
+    name, k = base, 2
+    while any(s["name"] == name for s in skeletons.values()):
+        name, k = f"{base}-{k}", k + 1
+    return name
+
+
+def _kept_arrays(old_lib: Library, skey: str, keep: list[dict]) -> dict[int, dict]:
+    nodes = old_lib.nodes(skey) if old_lib.up_to_date else None
+    out = {}
+    for c in keep:
+        a, b = c["nodes"]
+        out[c["id"]] = {"features": nodes.features[a:b], "clip": nodes.clip[a:b], "time": nodes.time[a:b],
+                        "speed": nodes.speed[a:b], "ground": nodes.ground[a:b], "yaw": nodes.yaw[a:b]}
+    return out
+
+
+def _write_skeleton(lib_dir: str, skey: str, info: dict, rows: list[tuple[dict, dict]], generation: int) -> None:
+    folder = os.path.join(lib_dir, "skeletons")
+    os.makedirs(folder, exist_ok=True)
+    arrays = {k: np.concatenate([r[k] for _, r in rows]) for k in ("features", "clip", "time", "speed", "ground",
+                                                                   "yaw")}
+    start = 0
+    for rec, r in rows:
+        rec["nodes"] = [start, start + len(r["clip"])]
+        start += len(r["clip"])
+    mean, basis = fit_projection(arrays["features"])
+    index = FeatureIndex.from_projection(arrays["features"], len(info["frame"]["joints"]), mean, basis)
+    knn, dist = neighbours(index, arrays["features"], arrays["clip"], arrays["time"], GRAPH_K, GRAPH_EXCLUDE)
+    arrays.update(index_mean=mean, index_basis=basis, knn=knn.astype(np.int32), knn_distance=dist.astype(np.float32))
+    name = f"{skey}.{generation}.npz"
+    _atomic(os.path.join(folder, name), lambda fh: np.savez(fh, **arrays))
+    info.update({"arrays": name, "nodes": int(start), "feature_dims": int(arrays["features"].shape[1]),
+                 "index": {"kind": "pca-cKDTree", "dims": int(basis.shape[1])}})
+
+
+def _atomic(path: str, write) -> None:
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _write_manifest(lib_dir: str, manifest: dict) -> None:
+    text = json.dumps(manifest, indent=1, sort_keys=False).encode()
+    _atomic(os.path.join(lib_dir, MANIFEST), lambda fh: fh.write(text))
+
+
+def _remove_stale(lib_dir: str, manifest: dict) -> None:
+    folder = os.path.join(lib_dir, "skeletons")
+    if not os.path.isdir(folder):
+        return
+    live = {s.get("arrays") for s in manifest["skeletons"].values()}
+    for name in os.listdir(folder):
+        if name not in live:
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
