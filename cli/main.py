@@ -25,8 +25,6 @@ COMMANDS = {
     "report": ("anymole_usd.cli.report", "One self-contained HTML review of a result: clips, curves, metrics."),
     "blender-addon": ("anymole_usd.cli.blender_addon", "Write the Blender add-on (.zip) that runs anymole-usd."),
     "estimator": ("anymole_usd.cli.estimator", "Train or run the scene-specific joint estimator."),
-    "library": ("anymole_usd.cli.library", "Build, update and describe a motion library over your own clips."),
-    "compose": ("anymole_usd.cli.compose", "Compose new animation from a motion library (tags, keys, music)."),
     "batch": ("anymole_usd.cli.batch", "Fill many shots (files, folders, globs) in parallel, locally or on Ray."),
     "library": ("anymole_usd.cli.library", "Build, update and describe a motion library over your own clips."),
     "compose": ("anymole_usd.cli.compose", "Compose new animation from a motion library (tags, keys, music)."),
