@@ -298,3 +298,26 @@ def test_ray_folder_with_a_worker_killed(local_ray, shots):
     assert killed, "the walk shot's Ray worker was never seen"
     code, out = _batch(shots, "--ray", "auto", "--resume", "--json")
     assert [s["status"] for s in json.loads(out)["shots"] if not s["shot"].endswith(GARBAGE)] == ["skipped"] * 4
+
+
+def test_ray_missing_unreachable_and_gpu_request(shots, monkeypatch):
+    from anymole_usd.batch.ray_engine import RayEngine
+    from anymole_usd.errors import InputError
+
+    with pytest.raises(InputError, match="cannot reach Ray at 127.0.0.1:1"):
+        run_batch([str(shots)], InbetweenOptions(prior="interp"), use_ray=True, ray="127.0.0.1:1")
+
+    class Cluster:
+        def __init__(self, gpus):
+            self.gpus = gpus
+
+        def cluster_resources(self):
+            return {"CPU": 8.0, "GPU": self.gpus} if self.gpus else {"CPU": 8.0}
+
+    engine = RayEngine("local")
+    assert engine._gpus(Cluster(1), InbetweenOptions(prior="video")) == 1.0  # the video prior renders on a GPU
+    assert engine._gpus(Cluster(0), InbetweenOptions(prior="video")) == 0.0  # no GPU: never wait for one
+    assert engine._gpus(Cluster(1), InbetweenOptions(prior="graph")) == 0.0
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(InputError, match=r'pip install "anymole-usd\[ray\]"'):
+        run_batch([str(shots)], InbetweenOptions(prior="interp"), use_ray=True, ray="local")

@@ -64,13 +64,24 @@ class ProcessPool:
         self._stop = threading.Event()
         self._running: set = set()
 
+    def prepare(self) -> None:
+        """Start the forkserver now: it imports USD and the prior while the batch looks for shots."""
+        from multiprocessing import forkserver
+
+        self._context().set_forkserver_preload(["anymole_usd.batch.shot_task", *self.preload])
+        forkserver.ensure_running()
+
+    @staticmethod
+    def _context():
+        return multiprocessing.get_context("forkserver")
+
     def run(self, shots: list[str], options, on_event: EventHook | None = None) -> list[ShotResult]:
         """Fill ``shots``; returns one result per shot in the same order (interrupted ones included)."""
         on_event = on_event or (lambda *a, **k: None)
         if not shots:
             return []
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["anymole_usd.batch.shot_task", *self.preload])
+        self.prepare()
+        ctx = self._context()
         threads = max(1, available_cpus() // min(self.workers, len(shots)))
         self._stop.clear()
         results: dict[str, ShotResult] = {}

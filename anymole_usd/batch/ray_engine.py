@@ -70,6 +70,12 @@ class RayEngine:
         self.retries = max(0, retries)
         self.gpus_per_shot = gpus_per_shot  # None: 1 for GPU priors when the cluster has GPUs, else 0
         self.grace = grace
+        import_ray()  # not installed: say so before searching for shots
+        if address not in (None, "local"):
+            _check_reachable(address)
+
+    def prepare(self) -> None:
+        """Nothing to warm up before the search: Ray starts (or is joined) when there are shots to run."""
 
     def run(self, shots: list[str], options, on_event=None) -> list[ShotResult]:
         on_event = on_event or (lambda *a, **k: None)
@@ -180,3 +186,15 @@ class RayEngine:
                                            seconds=time.perf_counter() - submitted)
             results[shot] = result
             on_event("finished", shot, result=result)
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, with one line, when nothing listens at a cluster address (Ray itself retries for minutes)."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--ray {address}: expected HOST:PORT or ray://HOST:PORT, 'local' or 'auto'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise InputError(f"cannot reach Ray at {address}: {exc.strerror or exc} (is `ray start --head` running "
+                         f"there, and the port open?)") from None

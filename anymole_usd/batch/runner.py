@@ -27,6 +27,9 @@ def run_batch(inputs: list[str], options: InbetweenOptions | None = None, *, wor
     on_event = on_event or (lambda *a, **k: None)
     begin = time.perf_counter()
     prior_module = check_prior(options)
+    engine = _engine(use_ray, ray, workers, retries, prior_module)  # a bad Ray address fails before the search
+    if not resume:  # with --resume most shots usually need no worker at all
+        engine.prepare()
     found = discover(inputs, fps=options.fps)
     if not found.shots and not found.result_layers:
         raise InputError(f"no shots found in {', '.join(inputs)} (a shot binds a SkelAnimation with gaps)")
@@ -38,7 +41,6 @@ def run_batch(inputs: list[str], options: InbetweenOptions | None = None, *, wor
     on_event("discovered", "", total=len(found.shots) + len(found.result_layers), todo=len(todo))
     for shot, result in results.items():
         on_event("finished", shot, result=result)
-    engine = _engine(use_ray, ray, workers, retries, prior_module)
     ran = engine.run(todo, options, on_event)
     results.update((r.shot, r) for r in ran)
     ordered = [results[s] for s in found.result_layers + found.shots]
