@@ -94,6 +94,10 @@ def test_metric_base_validates():
         registry.load("metrics", "l2q")(k=1)
     hit = registry.load("metrics", "keyframe-hit")
     assert hit(tolerance="0.5").option("tolerance") == 0.5
+    hl2q = registry.load("metrics", "hl2q")
+    assert hl2q().option("fraction") == 0.5 and hl2q(fraction="0.25").option("fraction") == 0.25
+    with pytest.raises(InputError, match="hl2q metric: bad value"):
+        hl2q(fraction=2)
 
 
 @pytest.mark.parametrize("prior, param", [("interp", "foo=1"), ("interp", "window=nan"), ("graph", "window=nan"),

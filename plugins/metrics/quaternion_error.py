@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from anymole_usd.metric import EvalWindow, Metric, mean_or_nan
+from anymole_usd.parameters import Param, Parameters
 
 
 def quaternion_frame_errors(windows: Sequence[EvalWindow], joints: np.ndarray | None = None) -> np.ndarray:
@@ -44,9 +45,13 @@ class HL2Q(Metric):
     name = "hl2q"
     description = "L2Q over joints up to a fraction (default 1/2) of the hierarchy depth (AnyMoLe HL2Q)."
     unit = ""
+    param_spec = Parameters(
+        Param("fraction", 0.5, "joints whose hierarchy depth is at most this fraction of the deepest joint's",
+              min=0, max=1),
+    )
 
     def compute(self, windows: Sequence[EvalWindow]) -> float:
-        fraction = float(self.params.get("fraction", 0.5))
+        fraction = self.option("fraction")
         errs = [quaternion_frame_errors([w], shallow_joints(w.skeleton.depths(), fraction)) for w in windows]
         e = np.concatenate(errs) if errs else np.zeros(0)
         return mean_or_nan(e)
