@@ -9,6 +9,8 @@ import pytest
 from anymole_usd.cli.main import cli
 from click.testing import CliRunner
 
+WALK = ("bvh", "humanoid", "bandai_namco", "dataset-1_walk_normal_001.bvh")
+
 
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
@@ -196,3 +198,19 @@ def test_clip_encoders_round_trip():
         assert got == mime
         im = Image.open(io.BytesIO(data))
         assert im.n_frames == 5 and im.size == (30, 20)
+
+
+def test_body_root_skips_static_and_ground_roots(data_dir):
+    """Root curves follow the joint that carries the body: past glTF's still _rootJoint/b_Root_00 chain and
+    Bandai Namco's joint_Root on the ground, to the hips."""
+    from anymole_usd.plugins.render.scene import load_scene
+    from anymole_usd.plugins.report.curves import body_root, world_positions
+
+    for path, expected in ((("gltf", "Fox.glb"), "b_Hip_01"), (WALK, "Hips"), (("usd", "CesiumMan.usdz"), None)):
+        scene = load_scene(data_dir.joinpath(*path), frames=(0, 40) if path != ("usd", "CesiumMan.usdz") else None)
+        pos = world_positions(scene.character, scene.motion)
+        root = body_root(scene.character, pos)
+        name = scene.character.skeleton.short_names[root]
+        if expected:
+            assert name == expected
+        assert np.ptp(pos[:, root], axis=0).max() > 0  # it moves

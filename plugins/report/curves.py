@@ -27,18 +27,21 @@ def world_positions(character, motion: Motion) -> np.ndarray:
 
 
 def body_root(character, positions: np.ndarray) -> int:
-    """The joint that carries the body: the first root, or its only child when the root is a trajectory joint
-    on the ground (Bandai Namco's ``joint_Root``)."""
+    """The joint that carries the body: from the first root down a chain of single children, past joints that
+    only carry it along the ground (Bandai Namco's ``joint_Root``) or never move (glTF's ``_rootJoint`` and
+    ``b_Root_00`` above the fox's hips)."""
     from anymole_usd.plugins.render.proxies import trajectory_roots
 
     parents = character.skeleton.parents
-    roots = np.flatnonzero(parents < 0)
     on_ground = trajectory_roots(positions[0], parents, character.up)
-    for r in roots:
-        if not on_ground[r]:
-            return int(r)
-    children = np.flatnonzero(parents == roots[0])
-    return int(children[0]) if len(children) else int(roots[0])
+    size = character_size(positions, parents)
+    still = np.ptp(positions, axis=0).max(axis=-1) < 1e-3 * size
+    j = int(np.flatnonzero(parents < 0)[0])
+    while True:
+        children = np.flatnonzero(parents == j)
+        if len(children) != 1 or not (on_ground[j] or still[j]):
+            return j
+        j = int(children[0])
 
 
 def seconds_of(motion: Motion) -> np.ndarray:
