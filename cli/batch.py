@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 
 import click
@@ -70,12 +71,17 @@ def command(inputs, workers, ray_address, resume, retries, prior, params, refere
         raise InputError(f"--fps must be a positive number, got {fps:g}")
     options = InbetweenOptions(prior=prior, fps=fps, in_place=in_place, seed=seed, params=_parse_params(params),
                                references=[os.path.abspath(r) for r in references], video_model=video_model)
-    # Anything printed while the shots run (Ray's driver reports worker deaths with print) goes to
-    # stderr: stdout carries only the report.
-    with progress(enabled=not as_json) as bar, contextlib.redirect_stdout(sys.stderr):
-        report = run_batch(inputs, options, workers=workers, use_ray=ray_address is not None,
-                           ray=None if ray_address == "auto" else ray_address, resume=resume, retries=retries,
-                           on_event=_progress_events(bar))
+    # A farm scheduler stops a job with SIGTERM: stop the shots as Ctrl-C does, and still report.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        # Anything printed while the shots run (Ray's driver reports worker deaths with print) goes to
+        # stderr: stdout carries only the report.
+        with progress(enabled=not as_json) as bar, contextlib.redirect_stdout(sys.stderr):
+            report = run_batch(inputs, options, workers=workers, use_ray=ray_address is not None,
+                               ray=None if ray_address == "auto" else ray_address, resume=resume,
+                               retries=retries, on_event=_progress_events(bar))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if report_path:
         report.write(report_path)
     if as_json:
@@ -84,6 +90,10 @@ def command(inputs, workers, ray_address, resume, retries, prior, params, refere
         _print_table(report)
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _progress_events(bar):

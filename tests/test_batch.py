@@ -225,7 +225,9 @@ def test_pool_worker_killed_mid_shot_untouched_then_retried(shots, tmp_path, mon
     assert os.path.isfile(report.shots[0].output)
 
 
-def test_ctrl_c_leaves_every_shot_done_or_untouched(shots):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_ctrl_c_leaves_every_shot_done_or_untouched(shots, stop):
+    """Ctrl-C in a terminal (SIGINT to the whole process group) or a farm scheduler's SIGTERM to the batch."""
     original = _user_files(shots)
     proc = subprocess.Popen([sys.executable, "-m", "anymole_usd.cli.main", "batch", str(shots), "--workers", "1",
                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -235,7 +237,10 @@ def test_ctrl_c_leaves_every_shot_done_or_untouched(shots):
         while not glob.glob(str(shots / "**" / "*.inbetween.usda"), recursive=True):
             assert proc.poll() is None and time.monotonic() < deadline, "no shot finished"
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -36,7 +36,6 @@ def discover(inputs: list[str], fps: float | None = None) -> Discovered:
     for path in explicit:
         heads[path] = _read_head(path)
         (out.result_layers if heads[path][0] == "result" else out.shots).append(path)
-    searched = [p for p in searched if p not in heads]
     for path in searched:
         heads[path] = _read_head(path)
     # Another shot's sublayer, reference or payload is part of that shot, not a shot of its own.
@@ -71,8 +70,18 @@ def _expand(inputs: list[str]) -> tuple[list[str], list[str]]:
                     searched.append(match)
         else:
             explicit.append(item)  # missing or unreadable: the runner says so, as `inbetween` would
-    explicit = list(dict.fromkeys(os.path.abspath(p) for p in explicit))
-    return explicit, [p for p in dict.fromkeys(os.path.abspath(p) for p in searched) if p not in explicit]
+    seen: set[str] = set()  # real paths: a shot reached through a symlink too is still one shot
+
+    def once(paths: list[str]) -> list[str]:
+        out = []
+        for path in map(os.path.abspath, paths):
+            real = os.path.realpath(path)
+            if real not in seen:
+                seen.add(real)
+                out.append(path)
+        return out
+
+    return once(explicit), once(searched)
 
 
 def _walk(folder: str) -> list[str]:
