@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .common import emit_json, handle_errors, progress
+from .common import check_fps, emit_json, handle_errors, progress
 
 
 def parse_timeline_options(context: str | None, keys: str | None):
@@ -63,16 +63,13 @@ def command(shot, prim, context, keys, prior, params, references, video_model, v
     """Fill every gap between authored samples of each bound SkelAnimation and
     compose the result over the existing animation (non-destructive by default)."""
     import contextlib
-    import math
 
-    from anymole_usd.errors import InputError
     from anymole_usd.pipeline import InbetweenOptions, run_inbetween
 
     if undo:
         _undo(shot, output, keep_result, as_json)
         return
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"--fps must be positive and finite, got {fps:g}")
+    check_fps(fps)
     ctx, ks = parse_timeline_options(context, keys)
     extra = _parse_params(params)
     if video_dir:
@@ -130,7 +127,6 @@ def _prior_source(prior: str | None, video_model: str | None) -> str | None:
 
 def _undo(shot: str, output: str | None, keep_result: bool, as_json: bool) -> None:
     from anymole_usd import layering
-    from anymole_usd.errors import InputError
 
     report = layering.undo(shot, output=output, keep_created=keep_result)
     if not report["actions"]:

@@ -159,7 +159,7 @@ def test_bad_keys(tmp_path, data_dir, keys, match):
 def test_bad_option_values(tmp_path, data_dir):
     shot = shot_root(tmp_path, data_dir)
     _expect_bad(tmp_path, "inbetween", shot, "--context", "abc", match="expected a range")
-    _expect_bad(tmp_path, "inbetween", shot, "--fps", "-5", match="--fps must be positive")
+    _expect_bad(tmp_path, "inbetween", shot, "--fps", "-5", match="--fps must be a number greater than 0")
     _expect_bad(tmp_path, "inbetween", shot, "--prior", "nonesuch", match="no prior plugin named 'nonesuch'")
 
 

@@ -363,8 +363,8 @@ def test_layer_changed_under_a_run_is_not_overwritten(tmp_path, data_dir):
 
 # -- item 12: bad input of inbetween is exit 2, one line, nothing written ----------------------------------
 @pytest.mark.parametrize("args,match", [
-    (("--fps", "nan"), "--fps must be positive"),
-    (("--fps", "inf"), "--fps must be positive"),
+    (("--fps", "nan"), "--fps must be a number greater than 0"),
+    (("--fps", "inf"), "--fps must be a number greater than 0"),
     (("--param", "window=nan"), "window"),
 ])
 def test_bad_values_are_exit_2(d, args, match):
