@@ -224,6 +224,20 @@ def test_pool_worker_killed_mid_shot_untouched_then_retried(shots, tmp_path, mon
     assert report.summary()["retried"] == 1 and report.exit_code == 0
     assert os.path.isfile(report.shots[0].output)
 
+    # Killed after its first file landed: the report says so, and the shot's next run puts it right.
+    monkeypatch.setenv("ANYMOLE_USD_TEST_PAUSE", f"{pause}:installed1")
+    killed, stop, thread = _kill_at_checkpoint(pause, "installed1", kills=1)
+    try:
+        report = run_batch([target], InbetweenOptions(prior="interp", seed=1), workers=1, retries=0)
+    finally:
+        stop.set()
+        thread.join()
+    (result,) = report.shots
+    assert killed and result.status == "failed" and "it died while writing" in result.error, result.error
+    monkeypatch.delenv("ANYMOLE_USD_TEST_PAUSE")
+    report = run_batch([target], InbetweenOptions(prior="interp", seed=1), workers=1)
+    assert report.shots[0].status == "done" and report.exit_code == 0
+
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 def test_ctrl_c_leaves_every_shot_done_or_untouched(shots, stop):

@@ -23,7 +23,7 @@ from concurrent.futures import wait as futures_wait
 from multiprocessing.connection import wait
 from typing import Callable, Sequence
 
-from .report import EXIT_INTERNAL, EXIT_INTERRUPTED, ShotResult
+from .report import EXIT_INTERNAL, ShotResult, interrupted, left_behind
 
 EventHook = Callable[..., None]
 
@@ -33,11 +33,6 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
-
-
-def interrupted(shot: str, started: bool, seconds: float = 0.0, attempts: int = 0) -> ShotResult:
-    what = "stopped while running; the shot is untouched" if started else "not started"
-    return ShotResult.failed(shot, f"interrupted: {what}", EXIT_INTERRUPTED, seconds=seconds, attempts=attempts)
 
 
 def died(exitcode: int | None) -> str:
@@ -157,7 +152,7 @@ class ProcessPool:
             if attempt <= self.retries:
                 on_event("retry", shot, attempt=attempt, error=f"worker {reason}")
         return ShotResult.failed(
-            shot, f"worker process {reason} (tried {self.retries + 1} times); the shot is untouched",
+            shot, f"worker process {reason} (tried {self.retries + 1} times); {left_behind(shot)}",
             EXIT_INTERNAL, seconds=seconds, attempts=self.retries + 1)
 
     @staticmethod

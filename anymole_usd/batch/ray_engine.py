@@ -19,7 +19,7 @@ import threading
 import time
 
 from ..errors import InputError
-from .report import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, ShotResult
+from .report import EXIT_INPUT, EXIT_INTERNAL, ShotResult, interrupted, left_behind
 
 POLL_SECONDS = 0.5  # ray.wait is called with a timeout so Ctrl-C reaches the driver between calls
 
@@ -145,7 +145,7 @@ class RayEngine:
         except KeyboardInterrupt:
             self._cancel(ray, flight, results, on_event)
             for shot in queue:
-                results[shot] = ShotResult.failed(shot, "interrupted: not started", EXIT_INTERRUPTED)
+                results[shot] = interrupted(shot, False)
                 on_event("finished", shot, result=results[shot])
         return [results[s] for s in shots]
 
@@ -153,13 +153,12 @@ class RayEngine:
         try:
             return ray.get(ref)
         except ray.exceptions.TaskCancelledError:
-            return ShotResult.failed(shot, "interrupted: cancelled; the shot is untouched", EXIT_INTERRUPTED,
-                                     seconds=time.perf_counter() - submitted)
+            return interrupted(shot, True, time.perf_counter() - submitted, attempts=1)
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError,
                 ray.exceptions.NodeDiedError) as exc:
             what = type(exc).__name__
             return ShotResult.failed(shot, f"Ray worker lost ({what}, tried {self.retries + 1} times); "
-                                           f"the shot is untouched", EXIT_INTERNAL,
+                                           f"{left_behind(shot)}", EXIT_INTERNAL,
                                      seconds=time.perf_counter() - submitted, attempts=self.retries + 1)
         except ray.exceptions.RayError as exc:
             message = " ".join(str(exc).split())[:300]
@@ -182,8 +181,7 @@ class RayEngine:
         for ref, (shot, submitted) in flight.items():
             result = self._collect(ray, ref, shot, submitted) if ref not in pending else None
             if result is None or result.exit_code == EXIT_INTERNAL:
-                result = ShotResult.failed(shot, "interrupted: stopped while running; the shot is untouched", EXIT_INTERRUPTED,
-                                           seconds=time.perf_counter() - submitted)
+                result = interrupted(shot, True, time.perf_counter() - submitted, attempts=1)
             results[shot] = result
             on_event("finished", shot, result=result)
 

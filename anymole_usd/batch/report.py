@@ -44,6 +44,31 @@ class ShotResult:
         return d
 
 
+def interrupted(shot: str, started: bool, seconds: float = 0.0, attempts: int = 0) -> ShotResult:
+    what = f"stopped while running; {left_behind(shot)}" if started else "not started"
+    return ShotResult.failed(shot, f"interrupted: {what}", EXIT_INTERRUPTED, seconds=seconds, attempts=attempts)
+
+
+def left_behind(shot: str) -> str:
+    """What a run that ended without reporting left: nothing, or files its pending journal must put right."""
+    from ..atomic_files import same
+    from ..errors import InputError
+    from ..journal import load
+
+    try:
+        journal = load(shot)
+    except InputError:
+        journal = None
+    if journal is None or journal.state != "pending":
+        return "the shot is untouched"
+    changed = [r.path for r in journal.files
+               if (os.path.exists(r.path) if r.original is None else not same(r.path, r.original))]
+    if not changed:
+        return "the shot is untouched"
+    return (f"it died while writing {os.path.basename(changed[0])}: the shot's next run (or `inbetween --undo`) "
+            f"completes or rolls back that write")
+
+
 @dataclass
 class BatchReport:
     shots: list[ShotResult]
