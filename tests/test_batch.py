@@ -340,3 +340,29 @@ def test_ray_missing_unreachable_and_gpu_request(shots, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(InputError, match=r'pip install "anymole-usd\[ray\]"'):
         run_batch([str(shots)], InbetweenOptions(prior="interp"), use_ray=True, ray="local")
+
+
+def test_ray_interrupted_every_shot_done_or_untouched(local_ray, shots):
+    original = _user_files(shots)
+    finished: list[str] = []
+
+    def ctrl_c_after_first(kind, shot, **info):
+        if kind == "finished":
+            finished.append(shot)
+            if len(finished) == 1:
+                raise KeyboardInterrupt  # where Ctrl-C lands in the driver: between ray.wait calls
+
+    t0 = time.perf_counter()
+    report = run_batch([str(shots)], InbetweenOptions(prior="interp"), use_ray=True, on_event=ctrl_c_after_first)
+    assert time.perf_counter() - t0 < 60
+    assert report.interrupted and report.exit_code == 130
+    now = _user_files(shots)
+    results = {os.path.relpath(r.shot, shots): r for r in report.shots}
+    assert any(r.interrupted for r in results.values())
+    for name in GOOD:
+        r = results[name]
+        if r.status != "done":
+            assert r.interrupted and "untouched" in r.error, r.error
+            mine = [k for k in original if k.startswith(os.path.dirname(name) or name)]
+            assert {k: now.get(k) for k in mine} == {k: original[k] for k in mine}, name
+            assert name.replace(".usda", ".inbetween.usda") not in now
