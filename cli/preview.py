@@ -14,7 +14,8 @@ from anymole_usd.cli.common import emit_json, handle_errors
               help="Ground-truth animation drawn as a 'reference' panel (same cameras).")
 @click.option("--compare", default="", metavar="PRIORS",
               help="Comma-separated priors (e.g. interp,graph) run in memory on the result's gaps, one panel each.")
-@click.option("--view", default="front", show_default=True, help="front, left, right or back.")
+@click.option("--view", default="auto", show_default=True,
+              help="auto (front for an upright character, left for a long one), front, left, right or back.")
 @click.option("--size", "size_text", default="240x192", show_default=True, help="Tile size HEIGHTxWIDTH.")
 @click.option("--frames", "frames_text", default=None, help="Timecode range A:B.")
 @click.option("--columns", default=None, type=click.IntRange(1, 64),

@@ -15,8 +15,10 @@ from anymole_usd.cli.common import emit_json, handle_errors, progress
 @click.option("-o", "--output", "out", default=None, type=click.Path(dir_okay=False),
               help="Output .html [default: SHOT.report.html beside the shot].")
 @click.option("--prim", "skeleton", default=None, help="Skeleton to review when the shot has several.")
-@click.option("--view", default="front", show_default=True, help="front, left, right or back.")
-@click.option("--size", "size_text", default="288x224", show_default=True, help="Panel size HEIGHTxWIDTH in pixels.")
+@click.option("--view", default="auto", show_default=True,
+              help="auto (front for an upright character, left for a long one), front, left, right or back.")
+@click.option("--size", "size_text", default="288x224", show_default=True,
+              help="Panel size HEIGHTxWIDTH in pixels.")
 @click.option("--margin", default=0.5, show_default=True, type=click.FloatRange(0, 10),
               help="Seconds of known motion shown before and after each gap.")
 @click.option("--video", default="auto", show_default=True, type=click.Choice(["auto", "mp4", "webp", "gif"]),

@@ -111,3 +111,16 @@ def test_preview_compare_needs_a_result(walk):
     shot, truth = walk
     r = run("preview", truth, "--compare", "interp")
     assert r.exit_code == 2 and "needs an in-between result" in r.output
+
+
+def test_auto_view_sees_a_quadruped_from_the_side(walk, data_dir):
+    from anymole_usd.plugins.render.cameras import facing_direction
+    from anymole_usd.plugins.render.preview import auto_view
+    from anymole_usd.plugins.render.scene import load_scene
+    from anymole_usd.plugins.render.skinning import pose_character
+
+    for path, expected in ((data_dir / "gltf" / "Fox.glb", "left"), (walk[1], "front")):
+        scene = load_scene(path, frames=(0, 20))
+        ch = scene.character
+        pose = pose_character(ch, scene.motion)
+        assert auto_view(pose.vertices, ch.up, facing_direction(pose.joints, ch.sides, ch.up)) == expected, path

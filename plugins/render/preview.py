@@ -81,6 +81,14 @@ class Panel:
     motion: object  # anymole_usd.motion.Motion, at the frames to draw
 
 
+def auto_view(vertices: np.ndarray, up: np.ndarray, forward: np.ndarray) -> str:
+    """'front' for an upright character, 'left' for one longer along its facing direction than it is tall
+    (a quadruped seen from the front is mostly its head)."""
+    length = np.median(np.ptp(vertices @ forward, axis=1))
+    height = np.median(np.ptp(vertices @ up, axis=1))
+    return "left" if length > 0.9 * height else "front"
+
+
 def framing_cameras(point_sets: Sequence[np.ndarray], up: np.ndarray, forward: np.ndarray, *, view: str = "front",
                     size: tuple[int, int] = (240, 192), fps: float = 24.0, fov_y_deg: float = 35.0,
                     elevation_deg: float = 10.0, margin: float = 0.05, margin_y: float = 0.11,
@@ -134,13 +142,13 @@ class PanelRenderer:
     its Warp state, so rendering a clip at a time (a report's gaps) costs no set-up per call.
     """
 
-    def __init__(self, panels: Sequence[Panel], *, view: str = "front", size: tuple[int, int] = (240, 192),
+    def __init__(self, panels: Sequence[Panel], *, view: str = "auto", size: tuple[int, int] = (240, 192),
                  device: str | None = None) -> None:
         from .cameras import VIEWS, facing_direction
         from .views import Renderer
 
-        if view not in VIEWS:
-            raise InputError(f"unknown view {view!r} (known: {', '.join(VIEWS)})")
+        if view != "auto" and view not in VIEWS:
+            raise InputError(f"unknown view {view!r} (known: auto, {', '.join(VIEWS)})")
         self.panels = list(panels)
         renderers: dict[int, Renderer] = {}
         self.renderers, poses = [], []
@@ -150,7 +158,8 @@ class PanelRenderer:
             poses.append(r.pose(p.motion))
         first = self.panels[0].character
         forward = facing_direction(poses[0].joints, first.sides, first.up)
-        self.cameras = framing_cameras([pose.vertices for pose in poses], first.up, forward, view=view, size=size,
+        self.view = auto_view(poses[0].vertices, first.up, forward) if view == "auto" else view
+        self.cameras = framing_cameras([pose.vertices for pose in poses], first.up, forward, view=self.view, size=size,
                                        fps=float(self.panels[0].motion.fps))
 
     def render(self, indices: np.ndarray | None = None) -> np.ndarray:
@@ -163,7 +172,7 @@ class PanelRenderer:
                          for p, r in zip(self.panels, self.renderers)])
 
 
-def render_panels(panels: Sequence[Panel], *, view: str = "front", size: tuple[int, int] = (240, 192),
+def render_panels(panels: Sequence[Panel], *, view: str = "auto", size: tuple[int, int] = (240, 192),
                   device: str | None = None, indices: np.ndarray | None = None) -> np.ndarray:
     """(P, F, H, W, 3) uint8 renders of frames ``indices`` (default all) of every panel, one camera path."""
     return PanelRenderer(panels, view=view, size=size, device=device).render(indices)
@@ -308,7 +317,7 @@ def preview_panels(path: str, *, reference: str | None = None, compare: Sequence
 
 
 def write_preview(path: str, out: str | None = None, *, reference: str | None = None, compare: Sequence[str] = (),
-                  view: str = "front", size: tuple[int, int] = (240, 192), frames: tuple[float, float] | None = None,
+                  view: str = "auto", size: tuple[int, int] = (240, 192), frames: tuple[float, float] | None = None,
                   columns: int | None = None, max_tiles: int = 24, device: str | None = None,
                   progress=None) -> dict:
     """Render ``path`` (with ``reference`` and ``compare`` priors as extra panels) and write a labelled contact
@@ -316,8 +325,8 @@ def write_preview(path: str, out: str | None = None, *, reference: str | None = 
     from .cameras import VIEWS
     from .outputs import check_format
 
-    if view not in VIEWS:
-        raise InputError(f"unknown view {view!r} (known: {', '.join(VIEWS)})")
+    if view != "auto" and view not in VIEWS:
+        raise InputError(f"unknown view {view!r} (known: auto, {', '.join(VIEWS)})")
     out = out or os.path.splitext(path)[0] + ".preview.png"
     ext = os.path.splitext(out)[1].lower()
     if ext not in (".png", ".jpg", ".jpeg", ".mp4"):
@@ -332,7 +341,8 @@ def write_preview(path: str, out: str | None = None, *, reference: str | None = 
     names = [p.name for p in panels]
     n = scene.motion.num_frames
     idx = np.arange(n) if ext == ".mp4" else sheet_indices(roles.roles, max_tiles)
-    images = render_panels(panels, view=view, size=size, device=device, indices=idx)
+    renderer = PanelRenderer(panels, view=view, size=size, device=device)
+    images = renderer.render(idx)
     tiles = labelled_frames(images, names, roles.times[idx], roles.roles[idx])
     tmp = f"{out}.tmp-{os.getpid()}{ext}"
     try:
@@ -353,5 +363,5 @@ def write_preview(path: str, out: str | None = None, *, reference: str | None = 
             os.remove(tmp)
     counts = {name: int((roles.roles == i).sum()) for i, name in enumerate(ROLES)}
     return {"file": os.path.abspath(path), "output": os.path.abspath(out), "reference": reference,
-            "panels": names, "view": view, "frames": n, "shown": int(tiles.shape[1]), "width": int(width),
+            "panels": names, "view": renderer.view, "frames": n, "shown": int(tiles.shape[1]), "width": int(width),
             "roles_from": roles.source, "counts": counts}

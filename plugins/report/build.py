@@ -57,15 +57,17 @@ def _result_layers(stage) -> list[tuple[str, str]]:
 
 
 def write_report(shot: str, out: str | None = None, *, reference: str | None = None, compare: Sequence[str] = (),
-                 skeleton: str | None = None, view: str = "front", size: tuple[int, int] = (288, 224),
+                 skeleton: str | None = None, view: str = "auto", size: tuple[int, int] = (288, 224),
                  margin: float = 0.5, video: str = "auto", device: str | None = None,
                  progress: Callable[[str, float], None] | None = None) -> dict:
     """Write the report of ``shot`` to ``out`` (default ``SHOT.report.html``); returns a summary.
 
     ``margin``: seconds of known motion shown before and after each gap in its clip and curves.
     ``video``: auto (MP4 when imageio-ffmpeg is installed, else WebP, else GIF), mp4, webp or gif.
+    ``view``: auto (front for an upright character, left for a long one), front, left, right or back.
     """
     from anymole_usd import __version__
+    from anymole_usd.plugins.render.cameras import VIEWS
     from anymole_usd.plugins.render.preview import PanelRenderer, labelled_frames, preview_panels, side_by_side
 
     from . import page, plots
@@ -77,6 +79,8 @@ def write_report(shot: str, out: str | None = None, *, reference: str | None = N
     say = progress or (lambda message, fraction: None)
     out = os.path.abspath(out or default_output(shot))
     _check_output(out)
+    if view != "auto" and view not in VIEWS:
+        raise InputError(f"unknown view {view!r} (known: auto, {', '.join(VIEWS)})")
     fmt = clip_format(video)
     say("reading the shot", 0.0)
     inputs = preview_panels(shot, reference=reference, compare=compare, skeleton=skeleton,
@@ -157,8 +161,8 @@ def write_report(shot: str, out: str | None = None, *, reference: str | None = N
                 page.clip(data, mime, encode_png(frames[mid]), labels, frames.shape[2],
                           f"gap {g.number}: " + ", ".join(names)),
                 f'<p class="note">Looping from {t[idx[0]]:g} to {t[idx[-1]]:g} ({margin:g} s of known motion each '
-                f"side{'' if step == 1 else f', every {step}th frame'}); each tile: time code and role on top, "
-                "motion at the bottom left.</p>",
+                f"side{'' if step == 1 else f', every {step}th frame'}; {renderer.view} view); each tile: time code "
+                "and role on top, motion at the bottom left.</p>",
                 page.figure(plots.timeline_svg((float(t[0]), float(t[-1])), marks, fps, highlight=i),
                             f"timeline, gap {g.number} highlighted")]
         keep = inside
@@ -245,7 +249,7 @@ def write_report(shot: str, out: str | None = None, *, reference: str | None = N
     summary = {"shot": os.path.abspath(shot), "output": out, "bytes": os.path.getsize(out), "panels": names,
                "gaps": [{"gap": g.number, "start": g.start, "end": g.end, "generated": int(g.generated.sum())}
                         for g in gaps],
-               "video": fmt, "clip_bytes": clip_bytes, "reference": reference, "compare": runs,
+               "video": fmt, "view": renderer.view, "clip_bytes": clip_bytes, "reference": reference, "compare": runs,
                "seconds": round(time.perf_counter() - started, 2)}
     if scores is not None:
         summary["metrics"] = {"overall": scores["overall"], "gaps": scores["gaps"]}
