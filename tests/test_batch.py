@@ -333,10 +333,12 @@ def test_ray_missing_unreachable_and_gpu_request(shots, monkeypatch):
         def cluster_resources(self):
             return {"CPU": 8.0, "GPU": self.gpus} if self.gpus else {"CPU": 8.0}
 
-    engine = RayEngine("local")
-    assert engine._gpus(Cluster(1), InbetweenOptions(prior="video")) == 1.0  # the video prior renders on a GPU
-    assert engine._gpus(Cluster(0), InbetweenOptions(prior="video")) == 0.0  # no GPU: never wait for one
-    assert engine._gpus(Cluster(1), InbetweenOptions(prior="graph")) == 0.0
+    from anymole_usd.batch.runner import check_prior, uses_gpu
+
+    assert uses_gpu(check_prior(InbetweenOptions(prior="video"))) and not uses_gpu(check_prior(InbetweenOptions()))
+    assert RayEngine("local", gpu_prior=True)._gpus(Cluster(1)) == 1.0  # the video prior renders on a GPU
+    assert RayEngine("local", gpu_prior=True)._gpus(Cluster(0)) == 0.0  # no GPU: never wait for one
+    assert RayEngine("local", gpu_prior=False)._gpus(Cluster(1)) == 0.0
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(InputError, match=r'pip install "anymole-usd\[ray\]"'):
         run_batch([str(shots)], InbetweenOptions(prior="interp"), use_ray=True, ray="local")

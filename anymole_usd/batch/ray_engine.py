@@ -64,11 +64,11 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, address: str | None = "local", workers: int | None = None, retries: int = 1,
-                 gpus_per_shot: float | None = None, grace: float = 10.0):
+                 gpu_prior: bool = False, grace: float = 10.0):
         self.address = address
         self.workers = workers
         self.retries = max(0, retries)
-        self.gpus_per_shot = gpus_per_shot  # None: 1 for GPU priors when the cluster has GPUs, else 0
+        self.gpu_prior = gpu_prior  # shots ask for a GPU, when the cluster has any
         self.grace = grace
         import_ray()  # not installed: say so before searching for shots
         if address not in (None, "local"):
@@ -107,18 +107,13 @@ class RayEngine:
             raise InputError(f"cannot start or join Ray at {self.address or 'the default address'}: "
                              f"{' '.join(str(exc).split())[:300]}") from None
 
-    def _gpus(self, ray, options) -> float:
-        if self.gpus_per_shot is not None:
-            return self.gpus_per_shot
-        from ..pipeline import default_prior
-
-        gpu_prior = (options.prior or default_prior(options.video_model)) == "video"
-        return 1.0 if gpu_prior and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    def _gpus(self, ray) -> float:
+        return 1.0 if self.gpu_prior and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
     def _run(self, ray, shots, options, on_event) -> list[ShotResult]:
         cpus = 1.0
         task = ray.remote(_ray_shot)
-        resources = dict(num_cpus=cpus, num_gpus=self._gpus(ray, options), max_retries=self.retries,
+        resources = dict(num_cpus=cpus, num_gpus=self._gpus(ray), max_retries=self.retries,
                          retry_exceptions=False)
         options_ref = ray.put(options)
         window = self.workers if self.address != "local" and self.workers else len(shots)

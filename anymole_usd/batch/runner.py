@@ -26,8 +26,8 @@ def run_batch(inputs: list[str], options: InbetweenOptions | None = None, *, wor
     options = options or InbetweenOptions()
     on_event = on_event or (lambda *a, **k: None)
     begin = time.perf_counter()
-    prior_module = check_prior(options)
-    engine = _engine(use_ray, ray, workers, retries, prior_module)  # a bad Ray address fails before the search
+    prior = check_prior(options)
+    engine = _engine(use_ray, ray, workers, retries, prior)  # a bad Ray address fails before the search
     if not resume:  # with --resume most shots usually need no worker at all
         engine.prepare()
     found = discover(inputs, fps=options.fps)
@@ -49,8 +49,8 @@ def run_batch(inputs: list[str], options: InbetweenOptions | None = None, *, wor
                        ignored=found.ignored)
 
 
-def check_prior(options: InbetweenOptions) -> str | None:
-    """Load the prior once and check its parameters here (exit 2 for the whole batch); its module, to preload."""
+def check_prior(options: InbetweenOptions) -> type:
+    """Load the prior once and check its parameters here (exit 2 for the whole batch); returns its class."""
     from .. import registry
     from ..pipeline import default_prior
 
@@ -63,7 +63,12 @@ def check_prior(options: InbetweenOptions) -> str | None:
     except PluginError as exc:
         raise InputError(str(exc)) from None
     cls(**params)  # a bad --param raises InputError naming the parameter
-    return cls.__module__
+    return cls
+
+
+def uses_gpu(prior: type) -> bool:
+    """Rendering priors (the video prior: diffusion, estimator, mimicking) are the ones that want a GPU."""
+    return bool(getattr(prior, "needs_character", False))
 
 
 def _up_to_date(shot: str, options: InbetweenOptions, results: dict) -> bool:
@@ -76,11 +81,13 @@ def _up_to_date(shot: str, options: InbetweenOptions, results: dict) -> bool:
     return True
 
 
-def _engine(use_ray: bool, address: str | None, workers: int | None, retries: int, prior_module: str | None):
+def _engine(use_ray: bool, address: str | None, workers: int | None, retries: int, prior: type):
     if use_ray:
         from .ray_engine import RayEngine
 
-        return RayEngine(address=address, workers=workers, retries=retries)
+        return RayEngine(address=address, workers=workers, retries=retries, gpu_prior=uses_gpu(prior))
     from .pool import ProcessPool
 
-    return ProcessPool(workers=workers, retries=retries, preload=[prior_module] if prior_module else [])
+    # One GPU prior at a time unless asked: each loads a video model that fills a GPU.
+    return ProcessPool(workers=workers or (1 if uses_gpu(prior) else None), retries=retries,
+                       preload=[prior.__module__])
