@@ -104,11 +104,12 @@ def _progress_events(bar):
             state["task"] = bar.add_task(f"batch: {info['todo']} of {info['total']} shots to run",
                                          total=info["total"])
         elif kind == "finished" and state["task"] is not None:
-            counts = state["counts"]
-            counts[info["result"].status] += 1
+            counts, result = state["counts"], info["result"]
+            counts[result.status] += 1
+            last = f"{os.path.basename(shot)} {result.status}" + (f": {result.error}" if result.error else "")
             bar.update(state["task"], advance=1, description=(
                 f"batch: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed "
-                f"(last: {os.path.basename(shot)})"))
+                f"(last: {last})"))
 
     return on_event
 
@@ -134,7 +135,10 @@ def _print_table(report) -> None:
     style = {"done": "green", "skipped": "yellow", "failed": "red"}
     for r in rows:
         out = r.output if isinstance(r.output, str) or r.output is None else ", ".join(r.output)
-        detail = r.error or (r.reason if r.status == "skipped" else None) or (_short(out) if out else "")
+        error = r.error
+        if error and error.startswith(r.shot):  # the shot column already names the file
+            error = error[len(r.shot):].lstrip(":, ")
+        detail = error or (r.reason if r.status == "skipped" else None) or (_short(out) if out else "")
         if r.attempts > 1 and r.status != "failed":
             detail += f" (after {r.attempts} attempts)"
         table.add_row(_short(r.shot), f"[{style[r.status]}]{r.status}[/]", f"{r.seconds:.1f}", detail)
@@ -148,4 +152,4 @@ def _print_table(report) -> None:
     console.print(f"{s['done']} done, {s['skipped']} skipped, {failed} in {s['seconds']:.1f} s "
                   f"({s['engine']}, {s['workers'] or 'cluster'} workers)")
     if report.interrupted:
-        console.print("interrupted: every shot is done or untouched; run again with --resume to finish")
+        console.print("interrupted: each shot above says what it left; the same command with --resume finishes")
