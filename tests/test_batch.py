@@ -155,6 +155,11 @@ def test_explicit_files_globs_and_whole_batch_errors(shots):
     assert statuses["walk.inbetween.usda"] == ("skipped", "an anymole-usd result layer, not a shot")
     assert {n: v[0] for n, v in statuses.items() if n.startswith("cesium")} == {
         "cesium_a/shot.usda": "done", "cesium_b/shot.usda": "done"}
+    # Without --json: a table and a summary line on stdout.
+    code, out = _batch(shots / "cesium_a" / "shot.usda", shots / "walk.inbetween.usda", "--prior", "interp",
+                       "--resume")
+    assert code == 0 and "up to date" in out and "an anymole-usd result layer" in out
+    assert "0 done, 2 skipped, 0 failed in" in out
     # Options wrong for every shot fail once, before anything runs.
     before = _user_files(shots)
     result = CliRunner().invoke(cli, ["batch", str(shots), "--prior", "nope"])
