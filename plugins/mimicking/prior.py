@@ -30,7 +30,7 @@ SETTING_KEYS = ("iterations", "lr", "lambda_joint", "lambda_img", "lambda_pos", 
 
 # Parameters handed through to a diffusion video source (plugins/video DiffusionVideoPrior).
 DIFFUSION_KEYS = ("steps", "guidance_scale", "context_threshold", "coarse_fps", "fine_fps", "window", "two_stage",
-                  "icadapt_steps", "icadapt_lr", "variant", "device", "dtype", "seed", "cache_dir")
+                  "icadapt_steps", "icadapt_lr", "lora_rank", "variant", "device", "dtype", "seed", "cache_dir")
 
 PARAMS = Parameters(
     Param("video_source", None, "video source plugin (default: folder with video_dir, else diffusion)", nullable=True),
@@ -68,7 +68,9 @@ PARAMS = Parameters(
     Param("window", None, "frames per generation window", type=int, min=2, nullable=True),
     Param("two_stage", None, "coarse then fine generation (SVD family)", type=bool, nullable=True),
     Param("icadapt_steps", 500, "ICAdapt training steps (0: no adaptation)", min=0),
-    Param("icadapt_lr", 1e-5, "ICAdapt learning rate", min=0.0, min_exclusive=True),
+    Param("icadapt_lr", None, "ICAdapt learning rate (default: 1e-5 SVD, 1e-4 the transformer families' LoRA)",
+          type=float, min=0.0, min_exclusive=True, nullable=True),
+    Param("lora_rank", 16, "rank of the ICAdapt LoRA of the transformer families", min=1, max=256),
     Param("variant", None, "weight-file variant of the video model (e.g. fp16)", nullable=True),
     Param("dtype", None, "video model dtype (float32, float16, bfloat16)", nullable=True),
     Param("seed", None, "seed for the video source (default: --seed)", type=int, nullable=True),
@@ -192,17 +194,17 @@ class VideoPrior(Prior):
             job.check(shot_digest(known, keys, character), cameras)
         mine = renders.views == view
         known_frames = {float(t): img for t, img in zip(renders.times[mine], renders.images[mine])}
-        if source.adapts and int(p("icadapt_steps")) > 0:
-            from anymole_usd.plugins.estimator.dataset import icadapt_clips
-
-            request.report("video prior: ICAdapt", 0.05)
-            source.adapt(icadapt_clips(renders), progress=stage_progress(request.progress, 0.05, 0.25))
-        request.report("video prior: frames", 0.25)
         prompt = ""
         if job is None and not hasattr(source, "folder"):
             from anymole_usd.plugins.video.caption import load_captioner
 
             prompt = load_captioner().caption([known_frames[max(known_frames)]], request.name)
+        if source.adapts and int(p("icadapt_steps")) > 0:
+            from anymole_usd.plugins.estimator.dataset import icadapt_clips
+
+            request.report("video prior: ICAdapt", 0.05)
+            source.adapt(icadapt_clips(renders), progress=stage_progress(request.progress, 0.05, 0.25), prompt=prompt)
+        request.report("video prior: frames", 0.25)
         frames = source.generate(known_frames, fill_times, known.fps, prompt, keyframe_times=keys,
                                  seed=request.seed, progress=stage_progress(request.progress, 0.25, 0.45))
         images = np.zeros((len(grid.times),) + tuple(size) + (3,), np.uint8)

@@ -53,10 +53,12 @@ class VideoPrior(ABC):
     def parameters(self) -> dict:
         return dict(self.params)
 
-    def adapt(self, clips: Sequence[Clip | tuple[np.ndarray, float]], *, progress: Progress | None = None) -> None:
+    def adapt(self, clips: Sequence[Clip | tuple[np.ndarray, float]], *, progress: Progress | None = None,
+              prompt: str = "") -> None:
         """Adapt to the shot's own renders before generating (ICAdapt); a no-op by default.
 
-        ``clips``: ``Clip`` objects or ``(frames, fps)`` pairs (the estimator's ``icadapt_clips`` output)."""
+        ``clips``: ``Clip`` objects or ``(frames, fps)`` pairs (the estimator's ``icadapt_clips`` output);
+        ``prompt``: the text the video will be generated with (text-conditioned families train with it)."""
 
     @property
     def adapts(self) -> bool:
@@ -110,7 +112,9 @@ def frames_digest(known_frames: Mapping[float, np.ndarray], *extra: Any) -> str:
 
 
 class DiffusionVideoPrior(VideoPrior):
-    """AnyMoLe's video prior on a diffusers image-to-video model (UNetSpatioTemporalConditionModel family).
+    """AnyMoLe's video prior on a diffusers video model: SVD (UNetSpatioTemporalConditionModel, latent
+    inpainting and two stages) or a keyframe-conditioned family (Wan VACE, Wan first-last-frame, LTX-Video;
+    :mod:`.families`), picked from the folder's model_index.json.
 
     Parameters (all optional): ``model`` (local folder or hub id; else env var
     or config file), ``variant`` (e.g. ``fp16`` weight files), ``device``, ``dtype``, ``steps`` (denoising steps per
@@ -139,8 +143,9 @@ class DiffusionVideoPrior(VideoPrior):
               nullable=True),
         Param("two_stage", None, "SVD: coarse then fine video", type=bool, nullable=True),
         Param("icadapt_steps", 500, "ICAdapt steps (0: none)", min=0),
-        Param("icadapt_lr", 1e-5, "ICAdapt learning rate (transformer families: the LoRA's, default x100)",
-              min=0.0, min_exclusive=True),
+        Param("icadapt_lr", None, "ICAdapt learning rate (default: 1e-5 for SVD's spatial layers, 1e-4 for the "
+              "transformer families' LoRA)", type=float, min=0.0, min_exclusive=True, nullable=True),
+        Param("lora_rank", 16, "rank of the ICAdapt LoRA (transformer families)", min=1, max=256),
         Param("seed", 0, "random seed"),
         Param("cache_dir", None, "cache of adapted weights and generated videos", nullable=True),
     )
@@ -163,11 +168,13 @@ class DiffusionVideoPrior(VideoPrior):
         d = self.params.get("cache_dir")
         return Path(d) if d else None
 
-    def adapt(self, clips, *, progress: Progress | None = None) -> None:
+    def adapt(self, clips, *, progress: Progress | None = None, prompt: str = "") -> None:
+        if getattr(self.model, "keyed", False):
+            return self._adapt_lora(clips, progress, prompt)
         from .icadapt import icadapt, load_delta, save_delta
 
         steps = int(self.params.get("icadapt_steps", 500))
-        lr = float(self.params.get("icadapt_lr", 1e-5))
+        lr = float(self.params.get("icadapt_lr") or 1e-5)
         seed = int(self.params.get("seed", 0))
         pairs = [(c.frames, c.fps) if hasattr(c, "frames") else (c[0], c[1]) for c in clips]
         key = frames_digest({float(i): f for i, (f, _) in enumerate(pairs)},
@@ -183,6 +190,29 @@ class DiffusionVideoPrior(VideoPrior):
         result = icadapt(self.model, pairs, steps=steps, lr=lr, seed=seed, progress=progress)
         if path is not None:
             save_delta(result.delta, path, base_model=self.model.model_id)
+            self._delta_path = path
+
+    def _adapt_lora(self, clips, progress: Progress | None, prompt: str) -> None:
+        """ICAdapt of a transformer family: the image-only LoRA of :mod:`.lora`, cached by content hash."""
+        from .lora import load_lora, lora_icadapt, save_lora, single_frames
+
+        steps = int(self.params.get("icadapt_steps", 500))
+        lr = float(self.params.get("icadapt_lr") or 1e-4)
+        rank, seed = int(self.params.get("lora_rank", 16)), int(self.params.get("seed", 0))
+        frames = single_frames(clips)
+        key = frames_digest({float(i): f for i, f in enumerate(frames)}, self.model.model_id, self.model.family,
+                            steps, lr, rank, seed, prompt)
+        cache = self._cache_dir()
+        path = cache / f"lora-{key}.safetensors" if cache else None
+        if path is not None and path.is_file():
+            load_lora(self.model, path)
+            self._delta_path = path
+            if progress:
+                progress("ICAdapt: reused the cached LoRA", 1.0)
+            return
+        state = lora_icadapt(self.model, frames, prompt, steps=steps, lr=lr, rank=rank, seed=seed, progress=progress)
+        if path is not None:
+            save_lora(state, path, rank=rank, targets=self.model.lora["targets"], base_model=self.model.model_id)
             self._delta_path = path
 
     def generate(self, known_frames, fill_times, fps, prompt="", *, keyframe_times=None, seed=0, progress=None):
@@ -202,10 +232,19 @@ class DiffusionVideoPrior(VideoPrior):
             if path.is_file():
                 with np.load(path) as data:
                     return {float(t): img for t, img in zip(data["times"], data["frames"])}
-        kw = {"num_inference_steps": settings.pop("steps")} if "steps" in settings else {}
-        kw.update(settings)
-        out = generate_inbetween_video(self.model, known_frames, fill_times, fps, prompt,
-                                       keyframe_times=keyframe_times, seed=seed, progress=progress, **kw)
+        settings = {k: v for k, v in settings.items() if v is not None}
+        if getattr(self.model, "keyed", False):
+            from .keyed_generation import generate_keyed_video
+
+            out = generate_keyed_video(self.model, known_frames, fill_times, fps, prompt,
+                                       keyframe_times=keyframe_times, window=settings.get("window"),
+                                       steps=settings.get("steps"), guidance_scale=settings.get("guidance_scale"),
+                                       seed=seed, progress=progress)
+        else:
+            kw = {"num_inference_steps": settings.pop("steps")} if "steps" in settings else {}
+            kw.update(settings)
+            out = generate_inbetween_video(self.model, known_frames, fill_times, fps, prompt,
+                                           keyframe_times=keyframe_times, seed=seed, progress=progress, **kw)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npz")

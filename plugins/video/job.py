@@ -54,19 +54,7 @@ def job_layout(known_times: np.ndarray, fps: float, rate: float) -> JobLayout:
 
     grid = build_grid(known_times, fps, rate)
     t, k = grid.times, grid.known
-    keep = ~k
-    keep[:-1] |= ~k[1:]  # a gap's first frame
-    keep[1:] |= ~k[:-1]  # and its last
-    step = fps / rate
-    # runs of known samples: start/end indices where the known flag changes
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], k.astype(np.int8), [0]])))
-    for i, j in zip(edges[::2], edges[1::2] - 1):
-        lattice = t[j] - step * np.arange(int(np.floor((t[j] - t[i]) / step + TOLERANCE)) + 1)
-        pos = np.clip(np.searchsorted(t[i:j + 1], lattice), 1, j - i) if j > i else np.zeros(len(lattice), int)
-        if j > i:  # the nearest known sample to each lattice point
-            left = t[i:j + 1][pos - 1]
-            pos = np.where(np.abs(lattice - left) <= np.abs(t[i:j + 1][pos] - lattice), pos - 1, pos)
-        keep[i + pos] = True
+    keep = video_frames(t, k, fps / rate)
     times, known = t[keep], k[keep]
     gaps = []
     fill = np.flatnonzero(~known)
@@ -77,6 +65,25 @@ def job_layout(known_times: np.ndarray, fps: float, rate: float) -> JobLayout:
             gaps.append({"first": float(times[a - 1]), "last": float(times[b + 1]), "first_index": int(a - 1),
                          "last_index": int(b + 1), "times": [float(x) for x in times[a:b + 1]]})
     return JobLayout(t.copy(), k.copy(), times, known, gaps)
+
+
+def video_frames(times: np.ndarray, known: np.ndarray, step: float) -> np.ndarray:
+    """(G,) bool: which grid samples the video shows: every one to fill, the known ones next to a gap, and each
+    run of known samples thinned to ``step`` time codes backwards from its last sample (nearest sample)."""
+    t, k = np.asarray(times, np.float64), np.asarray(known, bool)
+    keep = ~k
+    keep[:-1] |= ~k[1:]  # a gap's first frame
+    keep[1:] |= ~k[:-1]  # and its last
+    # runs of known samples: start/end indices where the known flag changes
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], k.astype(np.int8), [0]])))
+    for i, j in zip(edges[::2], edges[1::2] - 1):
+        lattice = t[j] - step * np.arange(int(np.floor((t[j] - t[i]) / step + TOLERANCE)) + 1)
+        pos = np.clip(np.searchsorted(t[i:j + 1], lattice), 1, j - i) if j > i else np.zeros(len(lattice), int)
+        if j > i:  # the nearest known sample to each lattice point
+            left = t[i:j + 1][pos - 1]
+            pos = np.where(np.abs(lattice - left) <= np.abs(t[i:j + 1][pos] - lattice), pos - 1, pos)
+        keep[i + pos] = True
+    return keep
 
 
 def shot_digest(known, keys, character) -> str:

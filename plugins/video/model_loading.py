@@ -62,9 +62,16 @@ def fetch(model_id: str, variant: str | None = None) -> Path:
     try:
         from huggingface_hub import snapshot_download
 
-        folder = snapshot_download(model_id, allow_patterns=_allow_patterns(variant),
+        from .families import allow_patterns, model_family
+
+        # model_index.json first: it names the family, hence the files to fetch
+        index = Path(snapshot_download(model_id, allow_patterns=["model_index.json"], local_files_only=offline()))
+        patterns = _allow_patterns(variant) if model_family(index, model_id) == "svd" else allow_patterns(variant)
+        folder = snapshot_download(model_id, allow_patterns=patterns,
                                    ignore_patterns=None if variant else ["*.fp16.*", "*.bf16.*"],
                                    local_files_only=offline())
+    except ModelUnavailableError:
+        raise
     except Exception as exc:  # not cached offline, unknown repo, gated, no network: all mean "unavailable"
         why = "not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if offline() else \
             f"could not fetch it from the hub: {type(exc).__name__}"
@@ -137,12 +144,23 @@ def parse_dtype(dtype, device: str):
 
 
 def load_video_model(model: str | None = None, *, device: str | None = None, dtype=None, variant: str | None = None):
-    """Resolve (option > env > config file), fetch if needed, check and load a :class:`VideoModel`."""
+    """Resolve (option > env > config file), fetch if needed, check and load the model: a :class:`VideoModel`
+    (SVD family) or a :class:`~.transformer_model.TransformerVideoModel` (Wan VACE, Wan first-last-frame,
+    LTX-Video; see :mod:`.families`)."""
     setting = resolve("video.model", model)
     if setting.value is None:
         raise ModelUnavailableError(f"no video model configured; {HOW_TO_PROVIDE}")
     model_id = setting.value
     folder = fetch(model_id, variant)
+    from .families import load_transformer_family, model_family
+
+    family = model_family(folder, model_id)
+    if family != "svd":
+        import torch
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return load_transformer_family(folder, family, model_id, device=device, dtype=parse_dtype(dtype, device),
+                                       variant=variant)
     check_model_folder(folder, model_id, variant)
 
     import torch

@@ -1,5 +1,10 @@
 """Tiny random-weight models of the real classes, for tests and CPU smoke runs (no weights needed).
 
+Families: SVD (below), and the keyframe-conditioned transformer families
+(:func:`tiny_family_pipeline`: Wan VACE, Wan first-last-frame, LTX-Video) from the
+configurations in ../shared/VIDEO_AND_SCALE_NOTES.md, without tokenizer files
+(prompts are then encoded from their bytes).
+
 The sizes follow diffusers' own Stable Video Diffusion tests: a
 ``UNetSpatioTemporalConditionModel`` with block_out_channels (32, 64) (one
 layer per block and two heads, to keep CPU tests quick), an
@@ -78,4 +83,74 @@ def save_tiny_model(folder: str | Path, seed: int = 0, scheduler: str = "euler",
         "scheduler": ["diffusers", type(c["scheduler"]).__name__],
         "unet": ["diffusers", "UNetSpatioTemporalConditionModel"],
         "vae": ["diffusers", "AutoencoderKLTemporalDecoder"]}, indent=2))
+    return folder
+
+
+def tiny_family_pipeline(family: str, seed: int = 0):
+    """A diffusers pipeline of ``family`` (``wan-vace``, ``wan-flf2v``, ``ltx``) on tiny random weights."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    torch.manual_seed(seed)
+    if family in ("wan-vace", "wan-flf2v"):
+        from diffusers import AutoencoderKLWan
+        from transformers import UMT5Config, UMT5EncoderModel
+
+        text = UMT5EncoderModel(UMT5Config(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4))
+        vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                               temperal_downsample=[False, True, True])
+        common = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, out_channels=16,
+                      text_dim=32, freq_dim=256, ffn_dim=32, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+                      rope_max_seq_len=32)
+        sched = FlowMatchEulerDiscreteScheduler(shift=7.0)
+        if family == "wan-vace":
+            from diffusers import WanVACEPipeline, WanVACETransformer3DModel
+
+            tr = WanVACETransformer3DModel(in_channels=16, num_layers=3, vace_layers=[0, 2], vace_in_channels=96,
+                                           **common)
+            return WanVACEPipeline(tokenizer=None, text_encoder=text, vae=vae, transformer=tr, scheduler=sched)
+        from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
+        from transformers import CLIPVisionConfig, CLIPVisionModel
+        from transformers import CLIPImageProcessorPil  # the torchvision-free processor
+
+        # first-last-frame: two CLIP images of 65 tokens each (pos_embed_seq_len, as Wan2.1-FLF2V's config)
+        tr = WanTransformer3DModel(in_channels=36, num_layers=2, image_dim=4, pos_embed_seq_len=2 * 65, **common)
+        enc = CLIPVisionModel(CLIPVisionConfig(hidden_size=4, projection_dim=4, num_hidden_layers=2,
+                                               num_attention_heads=2, image_size=32, intermediate_size=16,
+                                               patch_size=4))
+        proc = CLIPImageProcessorPil(crop_size=32, size={"shortest_edge": 32})
+        return WanImageToVideoPipeline(tokenizer=None, text_encoder=text, vae=vae, transformer=tr, scheduler=sched,
+                                       image_encoder=enc, image_processor=proc)
+    if family == "ltx":
+        from diffusers import AutoencoderKLLTXVideo, LTXConditionPipeline, LTXVideoTransformer3DModel
+        from transformers import T5Config, T5EncoderModel
+
+        text = T5EncoderModel(T5Config(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4))
+        vae = AutoencoderKLLTXVideo(
+            latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+            layers_per_block=(1,) * 5, decoder_layers_per_block=(1,) * 5,
+            spatio_temporal_scaling=(True, True, False, False), decoder_spatio_temporal_scaling=(True, True, False, False),
+            decoder_inject_noise=(False,) * 5, upsample_residual=(False,) * 4, upsample_factor=(1,) * 4,
+            timestep_conditioning=False, patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False)
+        vae.use_framewise_encoding = vae.use_framewise_decoding = False
+        tr = LTXVideoTransformer3DModel(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
+                                        num_attention_heads=4, attention_head_dim=8, cross_attention_dim=32,
+                                        num_layers=1, caption_channels=32)
+        return LTXConditionPipeline(tokenizer=None, text_encoder=text, vae=vae, transformer=tr,
+                                    scheduler=FlowMatchEulerDiscreteScheduler())
+    raise ValueError(f"unknown family {family!r} (wan-vace, wan-flf2v, ltx)")
+
+
+def save_tiny_family(folder: str | Path, family: str, seed: int = 0) -> Path:
+    """A diffusers-format folder of a tiny ``family`` pipeline (safetensors; no tokenizer files)."""
+    import logging
+
+    folder = Path(folder)
+    pipe = tiny_family_pipeline(family, seed)
+    level = logging.getLogger("diffusers").level
+    logging.getLogger("diffusers").setLevel(logging.ERROR)  # "tokenizer=None cannot be saved": on purpose
+    try:
+        pipe.save_pretrained(folder, safe_serialization=True)
+    finally:
+        logging.getLogger("diffusers").setLevel(level)
     return folder
