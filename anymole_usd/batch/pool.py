@@ -13,6 +13,7 @@ lock released) so each shot is either done or untouched.
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -123,7 +124,8 @@ class ProcessPool:
         seconds, reason = 0.0, ""
         for attempt in range(1, self.retries + 2):
             receive, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=child_main, args=(shot, options, send, threads, dict(os.environ)),
+            proc = ctx.Process(target=child_main, args=(shot, options, send, threads, dict(os.environ),
+                                                        logging.getLogger("anymole_usd").getEffectiveLevel()),
                                name=f"anymole-batch {os.path.basename(shot)}")
             with self._lock:
                 if self._stop.is_set():

@@ -81,11 +81,24 @@ def deferring(exception: type[BaseException]):
     return handler
 
 
-def child_main(shot: str, options: InbetweenOptions, conn, threads: int, environ: dict | None = None) -> None:
+def follow_logging(level: int) -> None:
+    """Show the anymole_usd loggers' lines at ``level`` on stderr, as the batch process does (`-v`)."""
+    import logging
+
+    logger = logging.getLogger("anymole_usd")
+    if level < logging.WARNING and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def child_main(shot: str, options: InbetweenOptions, conn, threads: int, environ: dict | None = None,
+               log_level: int | None = None) -> None:
     """Entry point of a pool worker process: one shot, results sent through ``conn``.
 
-    ``environ`` is the batch process's environment now (the forkserver's is
-    from when it started).
+    ``environ`` and ``log_level`` are the batch process's now (the
+    forkserver's are from when it started).
     """
     # Ctrl-C reaches the whole process group; the batch decides what stops, with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -95,6 +108,8 @@ def child_main(shot: str, options: InbetweenOptions, conn, threads: int, environ
         if environ is not None:
             os.environ.clear()
             os.environ.update(environ)
+        if log_level is not None:
+            follow_logging(log_level)
         limit_threads(threads)
         conn.send(("started", os.getpid()))
         conn.send(("result", run_shot(shot, options)))
