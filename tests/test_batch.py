@@ -338,9 +338,10 @@ def test_ray_missing_unreachable_and_gpu_request(shots, monkeypatch):
         def cluster_resources(self):
             return {"CPU": 8.0, "GPU": self.gpus} if self.gpus else {"CPU": 8.0}
 
-    from anymole_usd.batch.runner import check_prior, uses_gpu
+    from anymole_usd import registry
+    from anymole_usd.batch.runner import uses_gpu
 
-    assert uses_gpu(check_prior(InbetweenOptions(prior="video"))) and not uses_gpu(check_prior(InbetweenOptions()))
+    assert uses_gpu(registry.load("priors", "video")) and not uses_gpu(registry.load("priors", "graph"))
     assert RayEngine("local", gpu_prior=True)._gpus(Cluster(1)) == 1.0  # the video prior renders on a GPU
     assert RayEngine("local", gpu_prior=True)._gpus(Cluster(0)) == 0.0  # no GPU: never wait for one
     assert RayEngine("local", gpu_prior=False)._gpus(Cluster(1)) == 0.0
