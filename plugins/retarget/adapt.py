@@ -34,7 +34,7 @@ from .mapping import Chain, Mapping
 from .topology import Body
 
 EFFECTOR_WEIGHT = 4.0  # chain ends (effectors and branch points such as the chest)
-ROOT_WEIGHT = 10.0  # the hub and the joints above it
+ROOT_WEIGHT = 50.0  # the hub and the joints above it
 INNER_WEIGHT = 0.1  # joints inside a chain: they guide the bend, the rotation prior does the rest
 
 
@@ -140,9 +140,14 @@ def part_positions(src: Body, tgt: Body, mapping: Mapping, pos_s: np.ndarray, ad
 
 
 def chain_scale(src: Body, tgt: Body, chain: Chain, fallback: float) -> float:
-    """Target chain length over the source's (anchor to anchor, reference poses)."""
-    ls = src.path_length(chain.source_start, chain.source_end)
-    lt = tgt.path_length(chain.target_start, chain.target_end)
+    """Target chain over the source's, in the reference poses: path lengths for limbs (what they reach
+    stretched), straight distances for the trunk, neck and tail (their natural curve is kept)."""
+    if chain.name.endswith(("leg", "arm", "wing")):
+        ls = src.path_length(chain.source_start, chain.source_end)
+        lt = tgt.path_length(chain.target_start, chain.target_end)
+    else:
+        ls = float(np.linalg.norm(src.positions[chain.source_end] - src.positions[chain.source_start]))
+        lt = float(np.linalg.norm(tgt.positions[chain.target_end] - tgt.positions[chain.target_start]))
     return float(lt / ls) if ls > 1e-6 * src.size and lt > 1e-6 * tgt.size else fallback
 
 

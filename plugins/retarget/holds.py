@@ -7,7 +7,9 @@ of the size above the floor the feet stand on, and slow. For each contact
 the target joint it maps to (or its nearest mapped ancestor) gets, over the
 planted frames and a short ramp around them, the source joint's position
 through the root mapping (scaled about the ground by leg length, so a
-stationary source foot gives a stationary target foot) and a high weight.
+stationary source foot gives a stationary target foot), shifted per plant
+to where the target's own proportions put it (:func:`pinned_positions`),
+and a high weight.
 After the solve, :func:`pin` puts held joints exactly there with the graph
 prior's two-bone IK (the solver leaves millimetres that change from frame to
 frame, which reads as skate).
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from anymole_usd import kinematics
+from anymole_usd import rotations as rot
 from anymole_usd.contacts import contact_joints, ground_levels
 from anymole_usd.plugins.priors.motion_graph.footlock import Feet, planted, two_bone_ik
 from anymole_usd.skeleton import Skeleton
@@ -30,6 +33,7 @@ from .topology import Body
 CONTACT_WEIGHT = 20.0  # of an ordinary joint's weight, while planted
 HAND_CLEARANCE = 0.03  # of the size: a planted hand's joint sits about this high above the floor
 RAMP_SECONDS = 0.1  # pins fade in and out over this long
+MAX_PIN_TURN = 0.15  # rad: the most the final pin may turn a joint of the limb on one frame
 
 
 @dataclass
@@ -38,6 +42,8 @@ class Holds:
     target: np.ndarray  # (C,) target joints that hold them
     labels: np.ndarray  # (F, C) planted flags
     kinds: list[str]  # "foot" or "hand"
+    pins: np.ndarray | None = None  # (F, C, 3) where held joints go (set by apply)
+    ramp: np.ndarray | None = None  # (F, C) how firmly, 0..1
 
     def to_dict(self, source_joints: list[str], target_joints: list[str]) -> list[dict]:
         return [{"source": source_joints[s], "target": target_joints[t], "kind": k,
@@ -104,22 +110,47 @@ def ramp_weights(labels: np.ndarray, ramp: int) -> np.ndarray:
     return out
 
 
+def pinned_positions(holds: Holds, adapted: Adapted, source_positions: np.ndarray, src_of: np.ndarray,
+                     ramp: np.ndarray) -> np.ndarray:
+    """(F, C, 3) where each held joint should be: the source joint through the root mapping (stationary
+    when the source's is), shifted per planted interval by the interval's mean offset of the part-wise
+    target from it. The shift is zero when proportions agree; a quadruped whose body is longer for its
+    legs than the source's plants its front feet where its own body puts them, and still holds them."""
+    from anymole_usd.plugins.priors.motion_graph.footlock import intervals
+
+    n_f = len(holds.labels)
+    out = np.zeros((n_f, len(holds.target), 3))
+    frames = np.arange(n_f)
+    for c, t in enumerate(holds.target):
+        mapped = adapted.map_point(source_positions[:, src_of[t]])
+        offset = np.zeros((n_f, 3))
+        spans = intervals(holds.labels[:, c])
+        if spans:
+            mids = np.array([(a + b) / 2.0 for a, b in spans])
+            shift = np.array([(adapted.targets[a:b + 1, t] - mapped[a:b + 1]).mean(axis=0) for a, b in spans])
+            nearest = np.argmin(np.abs(frames[:, None] - mids[None]), axis=1)  # ramps use their plant's shift
+            offset = shift[nearest]
+        out[:, c] = mapped + np.where(ramp[:, c:c + 1] > 0, offset, 0.0)
+    return out
+
+
 def apply(holds: Holds, adapted: Adapted, source_positions: np.ndarray, src_of: np.ndarray, fps: float) -> None:
-    """Pin the targets of held joints (in place): blend to the root-mapped source position, raise the weight."""
+    """Pin the targets of held joints (in place): blend to their pinned positions, raise the weight."""
     if len(holds.target) == 0:
         return
     r = ramp_weights(holds.labels, int(round(RAMP_SECONDS * fps)))
+    holds.pins = pinned_positions(holds, adapted, source_positions, src_of, r)
+    holds.ramp = r
     for c, t in enumerate(holds.target):
-        s = src_of[t]
-        pinned = adapted.map_point(source_positions[:, s])
         w = r[:, c:c + 1]
-        adapted.targets[:, t] = (1.0 - w) * adapted.targets[:, t] + w * pinned
+        adapted.targets[:, t] = (1.0 - w) * adapted.targets[:, t] + w * holds.pins[:, c]
         adapted.weights[:, t] = np.maximum(adapted.weights[:, t], r[:, c] * CONTACT_WEIGHT)
 
 
-def ik_chain(skeleton: Skeleton, positions: np.ndarray, joint: int) -> tuple[int, int, int] | None:
-    """(upper, lower, effector) joints that move a held joint; a short toe segment rides on its ankle."""
-    parents = skeleton.parents
+def ik_chain(body: Body, positions: np.ndarray, joint: int) -> tuple[int, int, int] | None:
+    """(upper, lower, effector) joints that move a held joint; a short toe segment rides on its ankle.
+    None when the upper or lower joint branches (a chest carrying a front leg is no hip)."""
+    parents = body.skeleton.parents
     p = parents[joint]
     if p < 0 or parents[p] < 0:
         return None
@@ -128,25 +159,39 @@ def ik_chain(skeleton: Skeleton, positions: np.ndarray, joint: int) -> tuple[int
     e = int(p) if bone < 0.5 * upper else int(joint)
     b = int(parents[e])
     a = int(parents[b]) if b >= 0 else -1
-    return (a, b, e) if a >= 0 else None
+    if a < 0:
+        return None
+    kids = np.bincount(parents[(parents >= 0) & ~body.excluded], minlength=len(parents))
+    return (a, b, e) if kids[a] == 1 and kids[b] == 1 else None
 
 
-def pin(holds: Holds, skeleton: Skeleton, rotations: np.ndarray, translations: np.ndarray, scales: np.ndarray,
-        adapted: Adapted, source_positions: np.ndarray, src_of: np.ndarray, fps: float) -> np.ndarray:
-    """Rotations with every held joint exactly at its pinned position on its planted frames (ramped)."""
-    if len(holds.target) == 0:
+def pin(holds: Holds, body: Body, rotations: np.ndarray, translations: np.ndarray, scales: np.ndarray
+        ) -> np.ndarray:
+    """Rotations with every held joint exactly at its pinned position on its planted frames (ramped).
+
+    Two-bone IK flips a nearly straight limb's bend plane when asked to reach far; a frame whose
+    IK would turn a joint of the limb by more than ``MAX_PIN_TURN`` gets half the move, then a
+    quarter, then none (the solver's pose stays)."""
+    if len(holds.target) == 0 or holds.pins is None:
         return rotations
     r = rotations.copy()
-    weight = ramp_weights(holds.labels, int(round(RAMP_SECONDS * fps)))
+    skeleton = body.skeleton
     for c, t in enumerate(holds.target):
-        frames = np.flatnonzero(weight[:, c] > 0)
+        frames = np.flatnonzero(holds.ramp[:, c] > 0)
         if not len(frames):
             continue
         pos = kinematics.global_positions(skeleton.parents, r, translations, scales)
-        chain = ik_chain(skeleton, pos[0], int(t))
+        chain = ik_chain(body, pos[0], int(t))
         if chain is None:
             continue
-        pinned = adapted.map_point(source_positions[:, src_of[t]])
-        move = weight[:, c:c + 1] * (pinned - pos[:, t])
-        two_bone_ik(skeleton, r, translations, scales, chain, pos[:, chain[2]] + move, frames)
+        move = holds.ramp[:, c:c + 1] * (holds.pins[:, c] - pos[:, t])
+        for fraction in (1.0, 0.5, 0.25):
+            if not len(frames):
+                break
+            trial = r.copy()
+            two_bone_ik(skeleton, trial, translations, scales, chain, pos[:, chain[2]] + fraction * move, frames)
+            turn = rot.angle_between(trial[frames][:, list(chain)], r[frames][:, list(chain)]).max(axis=1)
+            ok = frames[turn <= MAX_PIN_TURN]
+            r[ok] = trial[ok]
+            frames = frames[turn > MAX_PIN_TURN]
     return r

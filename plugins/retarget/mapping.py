@@ -12,8 +12,8 @@
    strongest first and only when they keep the hierarchy's order, so the
    anchors of both skeletons form the same tree.
 3. The joints between two consecutive anchors are aligned by dynamic
-   programming on their position along the chain (fraction of its length)
-   and their names' roles; joints may stay unmatched (three spine joints
+   programming on their position along the chain (fraction of its length,
+   of the joint and of the end of the bone it turns) and their names' roles; joints may stay unmatched (three spine joints
    against one). Below matched ends, fingers and toe tips are matched by
    finger names and direction.
 4. Each chain (anchor to anchor) gets a confidence in [0, 1]: agreement of
@@ -119,32 +119,43 @@ def match_effectors(src: Body, tgt: Body) -> list[tuple[int, int]]:
     big[:n, m:] = np.where(np.eye(n) > 0, MAX_EFFECTOR_COST, 1e6)
     big[n:, :m] = np.where(np.eye(m) > 0, MAX_EFFECTOR_COST, 1e6)
     rows, cols = linear_sum_assignment(big)
-    out = [(int(src.effectors[r]), int(tgt.effectors[c])) for r, c in zip(rows, cols)
-           if r < n and c < m and cost[r, c] < MAX_EFFECTOR_COST]
-    return [_step_up(src, tgt, s, t) for s, t in out]
+    out = [(r, c) for r, c in zip(rows, cols) if r < n and c < m and cost[r, c] < MAX_EFFECTOR_COST]
+    return [_step_up(src, tgt, int(src.effectors[r]), int(tgt.effectors[c]),
+                     on_ground=src.kinds[r] == "leg" and tgt.kinds[c] == "leg") for r, c in out]
 
 
-def _step_up(src: Body, tgt: Body, s: int, t: int) -> tuple[int, int]:
-    """Move an end marker, or the one of two ends that is a limb part further out, up to its parent."""
+def _height(body: Body, j: int) -> float:
+    """Height above the ground of a joint in the reference pose, in sizes."""
+    return float((body.positions[j] @ body.up - body.ground) / body.size)
+
+
+def _step_up(src: Body, tgt: Body, s: int, t: int, on_ground: bool = False) -> tuple[int, int]:
+    """Move an end marker, or the one of two ends that is a limb part further out, up to its parent.
+
+    On the ground (feet) a step is taken only when it brings the two ends' heights above the ground
+    closer: a hoof's tip and a paw both touch the floor whatever their names say, while a foot
+    without toes (an ankle) matches the other side's ankle, not its toe.
+    """
     ps, pt = src.skeleton.parents, tgt.skeleton.parents
     for _ in range(3):
         ns, nt = src.names[s], tgt.names[t]
         end_s, end_t = "end" in ns.roles, "end" in nt.roles
+        move = None
         if end_s != end_t:
-            if end_s and ps[s] >= 0:
-                s = int(ps[s])
-            elif end_t and pt[t] >= 0:
-                t = int(pt[t])
-            continue
-        rs, rt = limb_rank(ns), limb_rank(nt)
-        if rs is None or rt is None or abs(rs - rt) < 0.75:
-            break
-        if rs > rt and ps[s] >= 0 and limb_rank(src.names[ps[s]]) is not None:
-            s = int(ps[s])
-        elif rt > rs and pt[t] >= 0 and limb_rank(tgt.names[pt[t]]) is not None:
-            t = int(pt[t])
+            move = "s" if end_s and ps[s] >= 0 else "t" if end_t and pt[t] >= 0 else None
         else:
+            rs, rt = limb_rank(ns), limb_rank(nt)
+            if rs is not None and rt is not None and abs(rs - rt) >= 0.75:
+                if rs > rt and ps[s] >= 0 and limb_rank(src.names[ps[s]]) is not None:
+                    move = "s"
+                elif rt > rs and pt[t] >= 0 and limb_rank(tgt.names[pt[t]]) is not None:
+                    move = "t"
+        if move is None:
             break
+        s2, t2 = (int(ps[s]), t) if move == "s" else (s, int(pt[t]))
+        if on_ground and abs(_height(src, s2) - _height(tgt, t2)) >= abs(_height(src, s) - _height(tgt, t)):
+            break
+        s, t = s2, t2
     return s, t
 
 
@@ -203,7 +214,10 @@ def align(src: Body, tgt: Body, s_path: list[int], t_path: list[int]) -> list[tu
     for a, s in enumerate(si):
         for b, t in enumerate(ti):
             ra = role_agreement(src.names[s], tgt.names[t])
-            score[a, b] = 1.0 - abs(us[a + 1] - ut[b + 1]) / 0.35 + 0.7 * ra
+            # where the joint sits and where the bone it turns ends: a clavicle and an upper arm may start
+            # at the same fraction of the arm, but the upper arm's bone ends at the elbow
+            gap = 0.5 * (abs(us[a + 1] - ut[b + 1]) + abs(us[a + 2] - ut[b + 2]))
+            score[a, b] = 1.0 - gap / 0.35 + 0.7 * ra
     n, m = score.shape
     best = np.zeros((n + 1, m + 1))
     move = np.zeros((n + 1, m + 1), dtype=np.int8)  # 0 diag, 1 skip source, 2 skip target

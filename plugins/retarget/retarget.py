@@ -27,6 +27,7 @@ from anymole_usd.skeleton import Skeleton
 from . import holds as holds_mod
 from .adapt import Adapted, adapt
 from .mapping import Mapping, map_bodies
+from .reach import reach
 from .solve import SolveSettings, SolveStats, solve
 from .topology import Body, analyse
 
@@ -222,8 +223,9 @@ def retarget(motion: Motion, source_skel: Skeleton, target_skel: Skeleton, mappi
         if progress is not None:
             progress(frac)
 
+    reach(target_skel, adapted, mapping, tgt.hub, tgt.size)
     q, t, stats = solve(target_skel.parents, adapted, tgt.size, settings, progress=report)
-    q = holds_mod.pin(found, target_skel, q, t, adapted.scales, adapted, pos_s, mapping.target_of(), step_fps)
+    q = holds_mod.pin(found, tgt, q, t, adapted.scales)
     result = Motion(times=times, rotations=rot.make_continuous(q, axis=0), translations=t, scales=adapted.scales,
                     fps=fps, joints=list(target_skel.joints))
     result.validate(where="retargeted motion")

@@ -31,8 +31,7 @@ from .adapt import Adapted
 class SolveSettings:
     iterations: int = 60
     prior: float = 1e-3
-    smooth: float = 1e-2
-
+    smooth: float = 0.1
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
