@@ -110,7 +110,8 @@ def apply_offsets(weights: np.ndarray, offsets, r, t, s):
 
 def assemble(pieces: list[Piece], frame, parents: np.ndarray, fps: float, blend: float = 0.3):
     """Sampled, root-aligned and blended (rotations, translations, scales) of all output frames,
-    and the output frames where pieces start (jumps). One FK pass for all pieces."""
+    the output frames where pieces start (jumps), and the same frames before blending (what the
+    source clips play there). One FK pass for all pieces."""
     counts = np.array([p.count for p in pieces])
     parts = [sample(p.motion, p.source_start + np.arange(p.count + 1) / fps, p.unit_scale) for p in pieces]
     r, t, s = (np.concatenate([part[i] for part in parts]) for i in range(3))  # each piece + its continuation
@@ -128,19 +129,18 @@ def assemble(pieces: list[Piece], frame, parents: np.ndarray, fps: float, blend:
     c, sn = np.cos(th), np.sin(th)
     tg = np.stack([c * g[:, 0] - sn * g[:, 1], sn * g[:, 0] + c * g[:, 1]], axis=1) + np.repeat(shift, counts + 1, 0)
     r, t = move_root(frame, r, t, s, g, y, tg, y + th)
+    continuation = (r[cont[:-1]], t[cont[:-1]], s[cont[:-1]])
     played = np.ones(len(r), dtype=bool)
     played[cont] = False
     jumps = np.cumsum(counts)[:-1]
+    raw = (r[played], t[played], s[played])
+    r, t, s = raw
     if len(jumps):
-        prev = (r[cont[:-1]], t[cont[:-1]], s[cont[:-1]])
-        r, t, s = r[played], t[played], s[played]
-        offs = difference(prev, (r[jumps], t[jumps], s[jumps]))
+        offs = difference(continuation, (r[jumps], t[jumps], s[jumps]))
         tau = (np.arange(len(r))[None, :] - jumps[:, None]) / max(blend * fps, 1.0)
         w = np.where(tau >= 0, 1.0 - smoothstep(tau), 0.0)
         r, t, s = apply_offsets(w, offs, r, t, s)
-    else:
-        r, t, s = r[played], t[played], s[played]
-    return r, t, s, jumps
+    return r, t, s, jumps, raw
 
 
 def key_weights(frames: np.ndarray, keys: np.ndarray, window: float) -> np.ndarray:

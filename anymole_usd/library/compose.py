@@ -22,14 +22,15 @@ from anymole_usd.skeleton import Skeleton
 from . import features as feat
 from . import music as beats
 from .assembly import Piece, assemble, meet_keys
+from .footing import lock_stances
 from .store import Library, SkeletonInfo
 from .synthesis import Costs, build_graph, search, segments
 from .tags import TagSpan, node_mask, parse_spans
 
-BLOCK_SECONDS = 0.25  # shortest piece of a clip the path plays
+BLOCK_SECONDS = 0.15  # shortest piece of a clip the path plays
 BLEND_SECONDS = 0.3  # inertialisation of each jump
 KEY_WINDOW = 1.0  # s: how far a keyframe's displacement reaches
-W_TAG, W_KEY, W_BEAT = 3.0, 4.0, 2.0
+W_TAG, W_KEY, W_BEAT, W_STILL = 3.0, 4.0, 2.0, 0.3
 
 
 @dataclass
@@ -55,6 +56,8 @@ class Composition:
     segments: list[dict]
     skeleton_name: str
     size: float  # character size of the output, its units
+    source: Motion | None = None  # the played source frames, root-aligned, before blending (for figures)
+    jumps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # output frames starting a piece
     music_beats: np.ndarray = field(default_factory=lambda: np.zeros(0))
     key_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     notes: list[str] = field(default_factory=list)
@@ -70,81 +73,100 @@ def _skeleton_for_request(lib: Library, name: str | None, spans: list[TagSpan]) 
     wanted = {s.tag for s in spans}
     fits = [s for s in lib.skeletons() if wanted <= {t for c in lib.clips(s.key) for t in c.tag_names()}]
     if not fits:
-        raise InputError(f"no skeleton of the library carries every requested tag ({', '.join(sorted(wanted))})",
-                         file=lib.path)
+        known = sorted({t for c in lib.clips() for t in c.tag_names()})
+        raise InputError(f"--tags: no skeleton of the library carries every requested tag "
+                         f"({', '.join(sorted(wanted))}; library tags: {', '.join(known) or 'none'})", file=lib.path)
     return max(fits, key=lambda s: sum(c.duration for c in lib.clips(s.key)))
 
 
 def compose(request: ComposeRequest, progress: Callable[[str, float], None] | None = None) -> Composition:
+    """Search, assemble and return the composition a request asks for (nothing is written)."""
     report = progress or (lambda msg, frac: None)
     if not request.duration > 0:
         raise InputError(f"--duration must be positive, got {request.duration:g}")
+    if request.fps is not None and not (np.isfinite(request.fps) and request.fps > 0):
+        raise InputError(f"--fps must be positive, got {request.fps:g}")
+    if request.transition_prior:
+        from .transitions import load_prior
+
+        load_prior(request.transition_prior)  # a bad name fails before any work
     lib = Library.open(request.library)
     spans = parse_spans(request.tags, request.duration)
     sk = _skeleton_for_request(lib, request.skeleton, spans)
     clips = {c.id: c for c in lib.clips(sk.key)}
     fps = float(request.fps) if request.fps else _common_rate(clips.values())
-    if not fps > 0:
-        raise InputError(f"--fps must be positive, got {fps:g}")
     nodes = lib.nodes(sk.key)
     rate = feat.NODE_RATE
     frames = int(round(request.duration * rate)) + 1
-    block = max(2, int(round(BLOCK_SECONDS * rate)))
-    costs = Costs(frames=frames, block=block, tag_of_frame=np.full(frames, -1, np.int64),
-                  tag_miss_prefix=np.zeros((nodes.size + 1, 0)), w_tag=W_TAG)
+    costs = Costs(frames=frames, block=max(2, int(round(BLOCK_SECONDS * rate))),
+                  tag_of_frame=np.full(frames, -1, np.int64), tag_miss_prefix=np.zeros((nodes.size + 1, 0)),
+                  w_tag=W_TAG)
     notes: list[str] = []
     has = _tag_costs(costs, spans, nodes, clips, rate, sk)
     report("motion graph", 0.05)
     graph = build_graph(nodes, lib.index(sk.key), targets=[has[:, i] for i in range(has.shape[1])])
-    rng = np.random.default_rng(request.seed)
+    rng = np.random.default_rng(request.seed)  # variations: start preference and transition costs jittered
     costs.start_cost = 0.5 * rng.random(nodes.size)
     graph.cost = graph.cost + 0.2 * rng.random(len(graph.cost)) * (graph.cost > 0)
-
-    key_motion = key_times = None
+    keys = None
     if request.keys:
         report("keyframes", 0.1)
-        key_motion, key_times, key_mpu = _read_keys(request.keys, lib, sk, request.duration)
-        kf = lib.features(sk.key, _skeleton_of(lib, sk), key_motion, dense=False)
-        pose = sk.pose_dims
-        d = nodes.features[:, :pose].astype(np.float64)[None] - kf[:, None, :pose]
-        dist = np.sqrt(np.einsum("knd,knd->kn", d, d) / len(sk.frame["joints"]))
-        costs.key_frames = np.rint(key_times * rate).astype(np.int64)
-        costs.key_cost = W_KEY * (dist / graph.threshold) ** 2
+        keys = _read_keys(request.keys, lib, sk, request.duration)
+        _key_costs(costs, keys, lib, sk, nodes, graph.threshold, rate)
     music_beats = np.zeros(0)
     if request.music:
         report("music beats", 0.15)
         music_beats, tempo = beats.music_beats(request.music)
         music_beats = music_beats[music_beats <= request.duration + 1e-6]
         notes.append(f"music: {len(music_beats)} beats in {request.duration:g} s, tempo {tempo:.1f} BPM")
-        dist = beats.node_beat_distance(nodes.speed, nodes.clip, rate)
-        sigma = beats.BAS_SIGMA_FRAMES * rate / fps
-        costs.beat_frames = np.rint(music_beats * rate).astype(np.int64)
-        costs.beat_cost = W_BEAT * (1.0 - np.exp(-dist ** 2 / (2 * sigma ** 2)))
+        _music_costs(costs, music_beats, nodes, rate, fps)
 
     report("path search", 0.2)
-    path = search(graph, costs)
-    segs = segments(path, block, frames, nodes.clip)
+    segs = segments(search(graph, costs), costs.block, frames, nodes.clip)
     report("assembly", 0.5)
-    motion, pieces, primary = _assemble(lib, sk, segs, nodes, fps, request.duration, clips)
+    motion, pieces, primary, source = _assemble(lib, sk, segs, nodes, fps, request.duration, clips)
     skeleton, meshes, mpu = _character(lib, primary)
-    frame = feat.body_frame_from_dict(sk.frame)
     r, t, s = motion.rotations, motion.translations, motion.scales
     jumps = np.array([p.first for p in pieces[1:]], dtype=np.int64)
+    key_frames = np.rint(keys[1] * fps).astype(np.int64) if keys else np.zeros(0, np.int64)
     if request.transition_prior:
         report(f"transitions by prior '{request.transition_prior}'", 0.7)
         from .transitions import refill
 
-        key_out = np.rint(key_times * fps).astype(np.int64) if key_times is not None else np.zeros(0, np.int64)
-        r, t, s = refill(request.transition_prior, skeleton, r, t, s, fps, jumps, key_out, request.seed)
-    if key_motion is not None:
-        kf_out = np.rint(key_times * fps).astype(np.int64)
-        scale = key_mpu / mpu
-        kp = (key_motion.rotations, key_motion.translations * scale, key_motion.scales)
-        r, t, s = meet_keys(frame, skeleton.parents, r, t, s, kf_out, kp, int(round(KEY_WINDOW * fps)))
+        r, t, s = refill(request.transition_prior, skeleton, r, t, s, fps, jumps, key_frames, request.seed, mpu)
+    if keys:
+        key_motion, _, key_mpu = keys
+        pose = (key_motion.rotations, key_motion.translations * (key_mpu / mpu), key_motion.scales)
+        r, t, s = meet_keys(feat.body_frame_from_dict(sk.frame), skeleton.parents, r, t, s, key_frames, pose,
+                            int(round(KEY_WINDOW * fps)))
     out = Motion(times=motion.times, rotations=r, translations=t, scales=s, fps=fps, joints=list(skeleton.joints))
     report("done", 1.0)
     return Composition(out, skeleton, meshes, mpu, fps, _segment_records(pieces, lib, fps, request.duration),
-                       sk.name, primary.size, music_beats, key_times if key_times is not None else np.zeros(0), notes)
+                       sk.name, primary.size, source, jumps, music_beats,
+                       keys[1] if keys else np.zeros(0), notes)
+
+
+def _key_costs(costs: Costs, keys, lib: Library, sk: SkeletonInfo, nodes, threshold: float, rate: float) -> None:
+    """Pose distance (pose columns: keys have no velocity) of every node to every key, at its time."""
+    key_motion, key_times, _ = keys
+    kf = lib.features(sk.key, _skeleton_of(lib, sk), key_motion, dense=False)
+    pose = sk.pose_dims
+    d = nodes.features[:, :pose].astype(np.float64)[None] - kf[:, None, :pose]
+    dist = np.sqrt(np.einsum("knd,knd->kn", d, d) / len(sk.frame["joints"]))
+    costs.key_frames = np.rint(key_times * rate).astype(np.int64)
+    costs.key_cost = W_KEY * (dist / threshold) ** 2
+
+
+def _music_costs(costs: Costs, music_beats: np.ndarray, nodes, rate: float, fps: float) -> None:
+    """A cost where a music beat falls on a node far from a kinematic beat, and one for stillness."""
+    dist = beats.node_beat_distance(nodes.speed, nodes.clip, rate)
+    sigma = max(beats.BAS_SIGMA_FRAMES * rate / fps, 1.0)  # in nodes; at least one
+    costs.beat_frames = np.rint(music_beats * rate).astype(np.int64)
+    costs.beat_cost = W_BEAT * (1.0 - np.exp(-dist ** 2 / (2 * sigma ** 2)))
+    # Music asks for motion: nodes slower than the skeleton's median speed cost a little each, so
+    # beats are met by moving on them, not by a still pose's wobbles.
+    still = W_STILL * np.clip(1.0 - nodes.speed / max(float(np.median(nodes.speed)), 1e-9), 0.0, 1.0)
+    costs.frame_cost_prefix = np.concatenate([[0.0], np.cumsum(still)])
 
 
 def _common_rate(clips) -> float:
@@ -236,9 +258,12 @@ def _assemble(lib: Library, sk: SkeletonInfo, segs, nodes, fps: float, duration:
         pieces.append(Piece(sources[c.id], c.meters_per_unit / mpu, src0, a, b - a, c.id))
     frame = feat.body_frame_from_dict(sk.frame)
     parents = lib.source(clips[primary]).skeleton.parents  # same joint names: one hierarchy
-    r, t, s, _ = assemble(pieces, frame, parents, fps, BLEND_SECONDS)
+    r, t, s, jumps, raw = assemble(pieces, frame, parents, fps, BLEND_SECONDS)
+    r = lock_stances(lib.source(clips[primary]).skeleton, frame, clips[primary].size, fps, raw, (r, t, s), jumps,
+                     BLEND_SECONDS)
     motion = Motion(times=times, rotations=r, translations=t, scales=s, fps=fps)
-    return motion, pieces, clips[primary]
+    source = Motion(times=times, rotations=raw[0], translations=raw[1], scales=raw[2], fps=fps)
+    return motion, pieces, clips[primary], source
 
 
 def _character(lib: Library, clip):

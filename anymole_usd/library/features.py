@@ -43,11 +43,14 @@ FRAME_SAMPLES = 4000  # source frames used to find a skeleton's body frame
 
 @functools.lru_cache(maxsize=1)
 def definition() -> str:
-    """A fingerprint of the feature definition: version, rates and the code that computes features."""
+    """A fingerprint of the feature definition: version, rates and the code that computes features
+    and the stored neighbours."""
     from anymole_usd.plugins.priors.motion_graph import features as graph_features
 
-    h = hashlib.sha256(f"{FEATURE_VERSION}:{NODE_RATE}:{VELOCITY_WEIGHT}".encode())
-    for fn in (graph_features.find_body_frame, graph_features.frame_data, clip_nodes):
+    from . import index
+
+    h = hashlib.sha256(f"{FEATURE_VERSION}:{NODE_RATE}:{VELOCITY_WEIGHT}:{index.DIMS}".encode())
+    for fn in (graph_features.find_body_frame, graph_features.frame_data, clip_nodes, index.neighbours):
         h.update(inspect.getsource(fn).encode())
     return f"{FEATURE_VERSION}:{h.hexdigest()[:16]}"
 

@@ -106,14 +106,23 @@ class FeatureIndex:
 def neighbours(index: FeatureIndex, features: np.ndarray, clip: np.ndarray, time: np.ndarray, k: int,
                exclude: float) -> tuple[np.ndarray, np.ndarray]:
     """Every node's ``k`` nearest nodes, leaving out its own clip's nodes within ``exclude`` seconds
-    (those are just the same motion a moment earlier or later). O(N log N)."""
+    (the same motion a moment earlier or later; a quarter of the clip for clips shorter than 4 x
+    ``exclude``, so a short cycle can still loop onto itself). O(N log N)."""
+    window = np.minimum(exclude, 0.25 * clip_durations(clip, time))
 
     def near_in_time(rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return (clip[idx] == clip[rows][:, None]) & (np.abs(time[idx] - time[rows][:, None]) < exclude)
+        return (clip[idx] == clip[rows][:, None]) & (np.abs(time[idx] - time[rows][:, None]) < window[rows][:, None])
 
     # Enough candidates to survive the exclusion at high node density.
     c = 2 * k + int(np.ceil(2 * exclude * 30.0)) + 2
     return index.query(features, features, k, exclude=near_in_time, candidates=c, projected=index.tree.data)
+
+
+def clip_durations(clip: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """(N,) duration of each node's clip (nodes of a clip contiguous, times from 0)."""
+    starts = np.flatnonzero(np.concatenate([[True], clip[1:] != clip[:-1]]))
+    ends = np.concatenate([starts[1:], [len(clip)]])
+    return np.repeat(time[ends - 1], ends - starts).astype(np.float64)
 
 
 def fit_projection(features: np.ndarray, dims: int = DIMS, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:

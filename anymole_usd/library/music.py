@@ -18,6 +18,7 @@ from anymole_usd.errors import InputError
 
 SMOOTH_SECONDS = 5.0 / 60.0  # Gaussian sigma of the speed curve (5 frames at AIST++'s 60 fps)
 BAS_SIGMA_FRAMES = 3.0
+MIN_PROMINENCE = 0.1  # x the skeleton's median node speed: how deep a speed minimum must be to be a beat
 
 
 def music_beats(path: str) -> tuple[np.ndarray, float]:
@@ -78,7 +79,9 @@ def beat_alignment_score(motion_beat_frames: np.ndarray, music_beat_frames: np.n
 def node_beat_distance(speed: np.ndarray, clip: np.ndarray, rate: float, cap: float = 1e3) -> np.ndarray:
     """(N,) distance in nodes from every node to the nearest kinematic beat of its own clip.
 
-    ``speed`` is the nodes' mean joint speed, nodes of one clip contiguous.
+    ``speed`` is the nodes' mean joint speed, nodes of one clip contiguous. Beats here are minima
+    at least ``MIN_PROMINENCE`` x the median speed deep, so compose moves on the beat rather
+    than standing still.
     """
     from scipy.ndimage import gaussian_filter1d
 
@@ -88,10 +91,16 @@ def node_beat_distance(speed: np.ndarray, clip: np.ndarray, rate: float, cap: fl
     sigma = SMOOTH_SECONDS * rate
     smooth = np.empty(n)
     beat = np.zeros(n, dtype=bool)
+    from scipy.signal import find_peaks
+
+    floor = MIN_PROMINENCE * float(np.median(speed)) if n else 0.0
     for a, b in zip(starts, ends):  # per clip (tens of clips), each filtered as one array
         s = gaussian_filter1d(speed[a:b].astype(np.float64), sigma, mode="nearest")
         smooth[a:b] = s
-        beat[a + local_minima(s)] = True
+        # Only pronounced minima are beats worth aligning: a still pose wobbles into countless
+        # tiny minima (which BAS would reward) but has no visible beat.
+        minima, _ = find_peaks(-s, prominence=max(floor, 1e-9))
+        beat[a + minima] = True
     idx = np.flatnonzero(beat)
     if len(idx) == 0:
         return np.full(n, cap)

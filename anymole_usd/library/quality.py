@@ -9,6 +9,9 @@
   the ground (the ``foot-skate`` metric's terms), output against library.
 - ``beat_alignment``: AIST++ BAS of the output's kinematic beats against
   the music beats (:mod:`.music`).
+- ``step_vs_source`` / ``skate_vs_source``: the same figures against the
+  played source frames themselves (root-aligned, before blending), which
+  isolates what compose adds from what the requested clips already do.
 """
 from __future__ import annotations
 
@@ -43,13 +46,16 @@ def max_steps(pos: np.ndarray, size: float) -> np.ndarray:
     return np.linalg.norm(np.diff(pos, axis=0), axis=-1).max(axis=1) / size
 
 
-def skate(pos: np.ndarray, fps: float, joints: np.ndarray, up: np.ndarray, size: float) -> np.ndarray:
+def skate(pos: np.ndarray, fps: float, joints: np.ndarray, up: np.ndarray, size: float,
+          steps: np.ndarray | None = None) -> np.ndarray:
+    """Foot-skate terms of the frame steps ``steps`` (default all)."""
     from anymole_usd.plugins.metrics.foot_skate import skate_terms
 
     if len(joints) == 0 or len(pos) < 2:
         return np.zeros(0)
     ground = ground_levels(pos, joints, up)
-    return skate_terms(pos, fps, joints, ground, up, size, np.ones(len(pos) - 1, dtype=bool)).ravel()
+    steps = np.ones(len(pos) - 1, dtype=bool) if steps is None else steps
+    return skate_terms(pos, fps, joints, ground, up, size, steps).ravel()
 
 
 def library_stats(lib: Library, skeleton: str, fps: float) -> LibraryStats:
@@ -104,6 +110,18 @@ def composition_quality(lib: Library, comp, spans: list[TagSpan], stats: Library
            "step_ratio": step / stats.step_p99 if stats.step_p99 > 0 else float("nan"),
            "foot_skate": float(sk_terms.mean()) if sk_terms.size else 0.0, "library_foot_skate": stats.skate}
     out["skate_ratio"] = out["foot_skate"] / stats.skate if stats.skate > 0 else float("nan")
+    if comp.source is not None:  # the same frames as the source clips play them: what compose itself adds
+        src = comp.source
+        spos = positions(comp.skeleton.parents, src.rotations, src.translations, src.scales)
+        within = np.ones(len(spos) - 1, dtype=bool)  # frame steps inside one piece (not across a jump)
+        within[np.asarray(comp.jumps, dtype=np.int64) - 1] = False
+        s_steps = max_steps(spos, size)[within]
+        s_skate = skate(spos, comp.fps, stats.contacts, up, size, within)
+        out["source_max_step"] = float(s_steps.max()) if len(s_steps) else 0.0
+        out["step_vs_source"] = step / out["source_max_step"] if out["source_max_step"] > 0 else float("nan")
+        out["source_foot_skate"] = float(s_skate.mean()) if s_skate.size else 0.0
+        out["skate_vs_source"] = (out["foot_skate"] / out["source_foot_skate"] if out["source_foot_skate"] > 0
+                                  else float("nan"))
     if len(comp.music_beats):
         out["beat_alignment"] = beats.beat_alignment_score(beats.motion_beats(pos, comp.fps),
                                                            comp.music_beats * comp.fps)

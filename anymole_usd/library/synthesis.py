@@ -3,8 +3,8 @@
 Graph. Nodes are the skeleton's library nodes (one every 1/30 s of every
 clip). Besides each node's natural successor, a node ``i`` may be followed by
 ``j + 1`` for each of its ``k`` nearest nodes ``j`` in pose + velocity
-(the library index; nodes of the same clip closer than ``exclude`` s left
-out): playing ``j + 1`` after ``i`` continues the motion because ``j`` looks
+(the library index; nodes of the same clip closer than ``exclude`` s, or a
+quarter of a short clip, left out): playing ``j + 1`` after ``i`` continues the motion because ``j`` looks
 like ``i``. Its cost is ``jump + (D(i, j) / threshold)^2`` with the
 threshold the mean nearest-neighbour distance, so transitions between
 similar poses are cheap and far ones possible but costly (a tag switch never
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .index import FeatureIndex, neighbours
+from .index import FeatureIndex, clip_durations, neighbours
 from .store import Nodes
 
 FAR = 3.0  # x threshold: plain transitions farther than this are dropped
@@ -73,9 +73,11 @@ def build_graph(nodes: Nodes, index: FeatureIndex, k: int = 8, exclude: float = 
     allowed = np.ones(n, dtype=bool) if allowed is None else allowed
     rows = np.arange(n)
 
+    window = np.minimum(exclude, 0.25 * clip_durations(nodes.clip, nodes.time))  # as the build's neighbours
+
     def near_in_time(r: np.ndarray, idx: np.ndarray) -> np.ndarray:
         same = nodes.clip[idx] == nodes.clip[r][:, None]
-        return (same & (np.abs(nodes.time[idx] - nodes.time[r][:, None]) < exclude)) | ~allowed[idx]
+        return (same & (np.abs(nodes.time[idx] - nodes.time[r][:, None]) < window[r][:, None])) | ~allowed[idx]
 
     if nodes.knn is not None and nodes.knn.shape[1] >= min(k, n - 1):  # stored by the build
         kk = min(k, nodes.knn.shape[1])
@@ -137,6 +139,7 @@ class Costs:
     beat_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     beat_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (N,) cost of a beat on a node
     start_cost: np.ndarray | None = None  # (N,)
+    frame_cost_prefix: np.ndarray | None = None  # (N + 1,) prefix sums of a cost paid by every played node
 
     def block_cost(self, b: int, n: int) -> np.ndarray:
         h = self.block
@@ -151,6 +154,9 @@ class Costs:
                 if t >= 0:
                     p = self.tag_miss_prefix[:, t]
                     out += self.w_tag * (p[np.minimum(starts + e, n)] - p[np.minimum(starts + a, n)])
+        if self.frame_cost_prefix is not None:
+            p = self.frame_cost_prefix
+            out += p[np.minimum(starts + (f1 - f0), n)] - p[starts]
         for frames, cost in ((self.key_frames, None), (self.beat_frames, self.beat_cost)):
             sel = np.flatnonzero((frames >= f0) & (frames < f1))
             for s in sel:

@@ -4,7 +4,8 @@ tags.csv has the columns ``file,start,end,tag`` (a header row with those names
 is optional), one row per tag:
 
 - ``file``: a file name (``walk.bvh``), a name without extension (``walk``),
-  or a path (relative to the csv's folder, or absolute); ``file#clip`` names
+  or a path (relative to the csv's folder or the working folder, absolute, or
+  the end of a source's path: ``mocap/walk.bvh``); ``file#clip`` names
   one animation of a file with several (``horse-animations.glb#Walk``, or a
   USD SkelAnimation's name or prim path);
 - ``start``, ``end``: seconds from the clip's first sample; empty = from the
@@ -91,7 +92,8 @@ def file_matches(row_file: str, csv_dir: str, source: str) -> bool:
     for candidate in (os.path.join(csv_dir, row_file), row_file):
         if os.path.abspath(candidate) == os.path.abspath(source):
             return True
-    return False
+    tail = os.path.normpath(row_file).replace(os.sep, "/").lstrip("./")
+    return "/" in tail and os.path.abspath(source).replace(os.sep, "/").endswith("/" + tail)
 
 
 def clip_matches(row_clip: str | None, label: str) -> bool:

@@ -22,13 +22,18 @@ HALF_GAP = 0.2  # s on each side of a jump
 CONTEXT = 1.0  # s of known motion on each side
 
 
+def load_prior(name: str):
+    """The prior plugin class ``name`` (registry group ``priors``); a bad name is an InputError."""
+    try:
+        return registry.load("priors", name)
+    except PluginError as exc:
+        raise InputError(f"--transition-prior: {exc}") from None
+
+
 def refill(name: str, skeleton: Skeleton, r, t, s, fps: float, jumps: np.ndarray, key_frames: np.ndarray,
            seed: int = 0, meters_per_unit: float = 1.0):
     """(rotations, translations, scales) with the frames around each jump filled by prior ``name``."""
-    try:
-        prior_cls = registry.load("priors", name)
-    except PluginError as exc:
-        raise InputError(f"--transition-prior: {exc}") from None
+    prior_cls = load_prior(name)
     r, t, s = r.copy(), t.copy(), s.copy()
     n = len(r)
     half, ctx = max(1, int(round(HALF_GAP * fps))), max(2, int(round(CONTEXT * fps)))
