@@ -70,8 +70,12 @@ def test_cleanup_stops_interpolated_feet_sliding(jumps):
     raw, _ = run_prior(graph(clean_steps=False), ws)
     cleaned, _ = run_prior(graph(), ws)
     assert skate.compute(raw) > 3 * truth  # the problem is there without the cleanup
-    assert skate.compute(cleaned) < 1.2 * truth
-    assert l2p.compute(cleaned) < 1.05 * l2p.compute(raw)  # the pose is not pulled away from the truth
+    # Gaps where a foot glides over half the character's size are cleaned; shorter slides are left
+    # alone (`clean_glide`: the cleanup must not cost L2P/NPSS where it has little to fix).
+    assert skate.compute(cleaned) < 0.2 * skate.compute(raw) and skate.compute(cleaned) < 1.6 * truth
+    assert l2p.compute(cleaned) < 1.02 * l2p.compute(raw)  # the pose is not pulled away from the truth
+    idle, _ = run_prior(graph(clean_glide=100.0), ws)  # nothing glides that far: nothing is touched
+    assert skate.compute(idle) == pytest.approx(skate.compute(raw))
 
 
 def test_cleanup_keeps_keys_and_continuity(jumps):
@@ -122,8 +126,8 @@ def test_interpolation_is_kept_where_it_is_already_plausible(data_dir):
     out = prior.fill(req)
     assert prior.admitted.tolist() == [True]
     assert [f["reason"] for f in prior.fallbacks] == ["interpolation already plausible"]
-    loose = graph(interp_plausible=0)
+    loose = graph(interp_plausible=0, graph_margin=1)
     loose.fill(req)
-    assert loose.fallbacks == []  # without the rule the reference path is used
+    assert loose.fallbacks == []  # without the rules the reference path is used
     interp = registry.load("priors", "interp")().fill(req)
     assert np.allclose(out.translations, interp.translations)

@@ -1,4 +1,4 @@
-"""`graph`: the data-free default prior, motion-graph retrieval from the shot itself.
+"""`graph`: the default prior, motion-graph retrieval from the shot itself (and any reference motion).
 
 The retrieval half of Video Motion Graphs (Liu et al. 2025) on SkelAnimation:
 a motion graph over the frames of the shot's context (plus any reference
@@ -9,22 +9,42 @@ every keyframe is met exactly, then pins planted feet with two-bone IK. See
 ``motion_graph/`` for each step.
 
 Gaps are filled in time order, so a gap that starts at a keyframe sees the
-velocity the previous gap arrived with. Per gap, the in-between is compared
-with plain interpolation by how close each one's frames (pose and velocity)
-come to the graph's own frames; interpolation is kept where it looks more like
-the shot's motion (an idle, a context that never shows the motion between the
-keys), and, against a path through reference frames, also where it is already
-within the graph's transition threshold of real motion. Reference runs enter
-the graph only when the shot's own frames come close to theirs (``admit``).
-Every filled gap, interpolated or not, then gets a contact cleanup
-(``motion_graph/plants.py``: stances pinned, glides turned into lifted steps)
-when the graph holds at least ``min_context`` of motion to learn the contacts
-from. A gap falls back to ``interp`` with a warning on the
-``anymole_usd.priors.graph`` logger (Python ``logging``, a child of
-``anymole_usd``) when the context is too short for a useful graph (under
-``min_context`` seconds) or the graph has no path of the gap's length.
-:attr:`GraphPrior.fallbacks` lists every gap filled by interpolation after
-:meth:`fill`, with the reason.
+velocity the previous gap arrived with. Graph steps are the context's own
+sampling period (one time code, or e.g. half of one), and generated times
+anywhere between them (``--fps 25`` on a 24 fps shot, a key at 36.25) are
+sampled from the path by slerp.
+
+*Per-gap choice.* Interpolation is the safe answer; the graph's in-between
+replaces it only where its frames (pose and velocity) come clearly closer to
+real motion, i.e. to their nearest graph frames: at most ``graph_margin`` (0.55)
+times interpolation's distance. Measured on the tuning clips
+(benchmarks/bench_inbetween.py), gaps past that margin lose to interpolation
+about as often as they win, which no clip can afford: the rule is "never
+worse than interp". Against a path through reference frames, interpolation is
+also kept where it is already within the graph's transition threshold of real
+motion. Reference runs enter the graph only when the shot's own frames come
+close to theirs (``admit``).
+
+*Contact cleanup* (``motion_graph/plants.py``: stances pinned, glides turned
+into lifted steps) runs on a filled gap, interpolated or not, when a low foot
+slides more than ``clean_glide`` character sizes in it (interpolated walking)
+and the graph holds at least ``min_context`` of motion to learn contacts from;
+where no foot slides it has nothing to fix and is not applied.
+
+A gap falls back to ``interp`` with a warning on the ``anymole_usd.priors.graph``
+logger (Python ``logging``, a child of ``anymole_usd``) when the context is too
+short for a useful graph (under ``min_context`` seconds) or the graph has no
+path of the gap's length. :attr:`GraphPrior.fallbacks` lists every gap filled
+by interpolation after :meth:`fill` (fallbacks and choices), with the reason.
+
+*Retrieval API* (for reference clips and, later, a motion library): every
+pose comparison goes through :class:`motion_graph.neighbours.FrameIndex`
+(exact k-nearest neighbours over feature rows, ``N log N``); the features are
+:func:`motion_graph.features.frame_data` rows (facing-normalised joint
+positions and ``velocity_weight`` x velocities, in character sizes) of the
+joints below the trajectory joint. Reference motions arrive as
+``InbetweenRequest.references`` (same joints, any frame rate: resampled to the
+shot's); a library index over those features can answer the same queries.
 """
 from __future__ import annotations
 
@@ -45,7 +65,7 @@ from .motion_graph.footlock import (PLANTED_HEIGHT, Feet, edge_window, find_feet
                                    planted)
 from .motion_graph.graph import MotionGraph, build_graph
 from .motion_graph.neighbours import FrameIndex
-from .motion_graph.plants import clean_steps
+from .motion_graph.plants import clean_steps, glide
 from .motion_graph.runs import dense_runs, resample_to
 from .motion_graph.search import Endpoints, beam_paths, dp_paths
 from .motion_graph.trajectory import retarget
@@ -83,7 +103,11 @@ PARAMS = Parameters(
     Param("lock_ramp", 0.15, "seconds over which the foot-locking correction fades in and out", min=0),
     Param("admit", 3.0, "x graph threshold: reference runs must come this close to the shot's own frames "
           "(0: admit all)", min=0),
-    Param("clean_steps", True, "on every filled gap: pin the output's stances and lift its steps"),
+    Param("graph_margin", 0.55, "per gap, the graph's frames must be this many times closer to the shot's motion "
+          "than interpolation's to replace it", min=0, max=1),
+    Param("clean_steps", True, "on a filled gap where a planted foot slides: pin the stances and lift the steps"),
+    Param("clean_glide", 0.5, "character sizes a low foot must slide in a filled gap before the cleanup touches it",
+          min=0),
 )
 
 
@@ -245,6 +269,10 @@ class GraphPrior(Prior):
         if not paths:
             return None, f"no path of {n} frames in a graph of {graph.size} nodes"
         nodes = paths[0].nodes
+        self._diag = {"pose_cost": paths[0].pose_cost, "root_cost": paths[0].root_cost,
+                      "start_d": float(ends.start_cost.min() / max(self.option("start_weight"), 1e-12)),
+                      "end_d": float(ends.end_cost.min() / max(self.option("end_weight"), 1e-12)),
+                      "end_vel": b.velocity is not None}
         self._outside = bool(np.any(graph.run[nodes] >= self._own_runs))  # the path plays reference frames
         k = len(nodes) - 1
         ground, yaw = retarget(graph.step[nodes[1:]][None], a.ground, np.array([a.yaw[0]]),
@@ -280,10 +308,14 @@ class GraphPrior(Prior):
         return lock_feet(feet, request.skeleton, r, t, s, labels, ramp, heights)
 
     def _clean(self, request, filled: Motion, gap: Gap, part):
-        """Stances pinned and steps lifted on a filled gap, known samples at both ends included."""
+        """Stances pinned and steps lifted on a filled gap, known samples at both ends included, where a
+        planted foot slides."""
         if not len(self.feet.joints) or not len(gap.times):
             return part
         r, t, s, rate = _with_ends(filled, gap, part)
+        positions = kinematics.global_positions(request.skeleton.parents, r, t, s)
+        if glide(self.feet, positions) <= self.option("clean_glide"):
+            return part  # no planted foot slides: nothing for the cleanup to fix, so nothing it may spoil
         r = clean_steps(self.feet, request.skeleton, r, t, s, rate)
         return r[1:-1], part[1], part[2]
 
@@ -303,8 +335,12 @@ class GraphPrior(Prior):
         # are already within the graph's transition threshold of real motion, an outside clip's motion
         # (plausible, but not this shot's) is kept out.
         plausible = self._outside and i < self.option("interp_plausible") * graph.threshold
-        if i < g or plausible:
-            why = "interpolation more plausible" if i < g else "interpolation already plausible"
+        # The graph's motion replaces interpolation only where it is clearly more like the shot's motion:
+        # between about half and the same distance, it loses as often as it wins (docs/benchmarks.md).
+        closer = g < self.option("graph_margin") * i
+        if not closer or plausible:
+            why = "interpolation already plausible" if plausible else (
+                "interpolation more plausible" if i < g else "graph not clearly more plausible")
             log.info("graph prior: %s: gap %g..%g: %s (%.4f vs %.4f, threshold %.4f); using it",
                      request.name or "animation", gap.start, gap.end, why, i, g, graph.threshold)
             self.fallbacks.append({"start": gap.start, "end": gap.end, "reason": why})

@@ -148,3 +148,16 @@ def clean_steps(feet: Feet, skeleton: Skeleton, r: np.ndarray, t: np.ndarray, s:
         if len(frames):
             two_bone_ik(skeleton, r, t, s, chain, positions[:, chain[2]] + moves[:, k], frames)
     return r
+
+
+def glide(feet: Feet, positions: np.ndarray) -> float:
+    """Longest horizontal distance (character sizes) one contact joint travels while low (within
+    ``STANCE_HEIGHT`` of its ground level at both ends of each step), over a gap's (m, J, 3) positions:
+    the foot skate the cleanup exists to remove (0 when every low foot stays put)."""
+    if len(feet.joints) == 0 or len(positions) < 2:
+        return 0.0
+    p = positions[:, feet.joints]
+    low = (p @ feet.up - feet.ground) < STANCE_HEIGHT * feet.size
+    flat = p - (p @ feet.up)[..., None] * feet.up
+    step = np.linalg.norm(np.diff(flat, axis=0), axis=-1) * (low[1:] & low[:-1])
+    return float(step.sum(axis=0).max() / feet.size)
