@@ -29,6 +29,7 @@ COMMANDS = {
     "library": ("anymole_usd.cli.library", "Build, update and describe a motion library over your own clips."),
     "compose": ("anymole_usd.cli.compose", "Compose new animation from a motion library (tags, keys, music)."),
     "video": ("anymole_usd.cli.video", "Prepare a video job for any generator (read back by inbetween --video-dir)."),
+    "retarget": ("anymole_usd.cli.retarget", "Play a motion (USD, BVH, glTF) on another skeleton, as a layer."),
 }
 
 
