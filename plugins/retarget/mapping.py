@@ -129,12 +129,22 @@ def _height(body: Body, j: int) -> float:
     return float((body.positions[j] @ body.up - body.ground) / body.size)
 
 
+def _distinct(body: Body, e: int) -> bool:
+    """True when an end's name has roles no other joint of its chain from the hub shares."""
+    roles = body.names[e].roles - {"end"}
+    if not roles:
+        return "end" in body.names[e].roles
+    chain = body.path(body.hub, e)[1:-1] if body.ancestor[body.hub, e] else []
+    return not any(body.names[j].roles & roles for j in chain)
+
+
 def _step_up(src: Body, tgt: Body, s: int, t: int, on_ground: bool = False) -> tuple[int, int]:
     """Move an end marker, or the one of two ends that is a limb part further out, up to its parent.
 
-    On the ground (feet) a step is taken only when it brings the two ends' heights above the ground
-    closer: a hoof's tip and a paw both touch the floor whatever their names say, while a foot
-    without toes (an ankle) matches the other side's ankle, not its toe.
+    On the ground (feet), when either side's names do not tell the parts of its leg apart (Fox:
+    Foot01 and Foot02; a horse's ankle and foot), a step is taken only when it brings the two ends'
+    heights above the ground closer: a hoof's tip and a paw both touch the floor. Distinct names
+    are trusted: a foot without toes (an ankle) matches the other side's ankle, not its toe.
     """
     ps, pt = src.skeleton.parents, tgt.skeleton.parents
     for _ in range(3):
@@ -153,7 +163,8 @@ def _step_up(src: Body, tgt: Body, s: int, t: int, on_ground: bool = False) -> t
         if move is None:
             break
         s2, t2 = (int(ps[s]), t) if move == "s" else (s, int(pt[t]))
-        if on_ground and abs(_height(src, s2) - _height(tgt, t2)) >= abs(_height(src, s) - _height(tgt, t)):
+        by_height = on_ground and not (_distinct(src, s) and _distinct(tgt, t))
+        if by_height and abs(_height(src, s2) - _height(tgt, t2)) >= abs(_height(src, s) - _height(tgt, t)):
             break
         s, t = s2, t2
     return s, t

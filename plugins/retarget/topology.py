@@ -304,14 +304,21 @@ def _facing(names, pos, up, eff, legs, kept, parents, hub, size, anc) -> tuple[n
     if lateral is not None:
         forward = np.cross(lateral, up)
         return forward / np.linalg.norm(forward), lateral
-    # mirror axis of sibling branches: sum of outer products of their horizontal offsets
+    # mirror axis of sibling branches that mirror each other (same number of joints, same height and
+    # distance from their parent: two legs, not a spine and a tail): their horizontal offsets
+    count = (anc & kept[None]).sum(axis=1)
     m = np.zeros((3, 3))
     for p in np.unique(parents[parents >= 0]):
         kids = [c for c in np.flatnonzero(parents == p) if kept[c]]
         for a in range(len(kids)):
             for b in range(a + 1, len(kids)):
-                d = flat(pos[kids[a]] - pos[kids[b]])
-                m += np.outer(d, d)
+                ka, kb = kids[a], kids[b]
+                da, db = pos[ka] - pos[p], pos[kb] - pos[p]
+                alike = (count[ka] == count[kb] and abs(da @ up - db @ up) < 0.05 * size
+                         and abs(np.linalg.norm(da) - np.linalg.norm(db)) < 0.05 * size)
+                if alike:
+                    d = flat(pos[ka] - pos[kb])
+                    m += np.outer(d, d) * count[ka]
     w, v = np.linalg.eigh(m)
     lateral = v[:, -1] if w[-1] > 0 else np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 0.0, 1.0])
     lateral = flat(lateral)
