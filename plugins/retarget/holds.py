@@ -185,6 +185,9 @@ def pin(holds: Holds, body: Body, rotations: np.ndarray, translations: np.ndarra
         if chain is None:
             continue
         move = holds.ramp[:, c:c + 1] * (holds.pins[:, c] - pos[:, t])
+        # IK recomputes a limb from arc cosines, which lose precision near a straight limb: leave the
+        # frames the solver already put in place alone
+        frames = frames[np.linalg.norm(move[frames], axis=-1) > 1e-6 * body.size]
         for fraction in (1.0, 0.5, 0.25):
             if not len(frames):
                 break
