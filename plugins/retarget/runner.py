@@ -69,7 +69,13 @@ def _read_target(stage, options: RetargetOptions):
 
     binding = select_binding(find_bindings(stage, options.target), options.target_prim, options.target,
                              need_animation=False)
-    current = read_motion(stage, binding, file=options.target) if binding.animation_path else None
+    current = None
+    if binding.animation_path:
+        from anymole_usd.reading import authored_times
+
+        # an animation with no samples holds its default values: one static pose
+        times = authored_times(stage.GetPrimAtPath(binding.animation_path))
+        current = read_motion(stage, binding, times=times if len(times) else np.zeros(1), file=options.target)
     return binding, current
 
 

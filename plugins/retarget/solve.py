@@ -144,7 +144,7 @@ def solve(parents: np.ndarray, adapted: Adapted, size: float, settings: SolveSet
     x0 = np.zeros(n_v + n_p)
     stats.loss_start = float(fun(x0)[0])
     res = minimize(fun, x0, jac=True, method="L-BFGS-B",
-                   options={"maxiter": settings.iterations, "maxcor": 20, "ftol": 1e-12, "gtol": 1e-10})
+                   options={"maxiter": settings.iterations, "maxcor": 8, "ftol": 1e-12, "gtol": 1e-10})
     stats.iterations, stats.loss_end = int(res.nit), float(res.fun)
     v, p = unpack(res.x)
     q, t, _ = pose(v, p)
