@@ -103,8 +103,8 @@ PARAMS = Parameters(
     Param("lock_ramp", 0.15, "seconds over which the foot-locking correction fades in and out", min=0),
     Param("admit", 3.0, "x graph threshold: reference runs must come this close to the shot's own frames "
           "(0: admit all)", min=0),
-    Param("graph_margin", 0.55, "per gap, the graph's frames must be this many times closer to the shot's motion "
-          "than interpolation's to replace it", min=0, max=1),
+    Param("graph_margin", 0.55, "per gap, the graph replaces interpolation only where its frames' distance to "
+          "real motion is below this fraction of interpolation's", min=0, max=1),
     Param("clean_steps", True, "on a filled gap where a planted foot slides: pin the stances and lift the steps"),
     Param("clean_glide", 0.5, "character sizes a low foot must slide in a filled gap before the cleanup touches it",
           min=0),
