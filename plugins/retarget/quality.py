@@ -1,9 +1,11 @@
 """How faithful a retarget is to its source, measured on both sides in leg lengths.
 
 - contact timing: per held foot, planted frames (the graph prior's low-and-slow
-  rule) of the source joint against its target joint, as an F1 score;
-- foot skate: horizontal speed of contact joints near the ground (the
-  ``foot-skate`` metric's terms), in leg lengths per second, both sides;
+  rule, its thresholds in the same leg lengths on both sides) of the source
+  joint against its target joint, as an F1 score;
+- foot skate: horizontal speed of contact joints on the steps where the
+  source's is near the ground (the ``foot-skate`` metric's rule, decided on
+  the source for both sides), in leg lengths per second;
 - root path: horizontal path length of the hub, in leg lengths, both sides;
 - end effectors relative to the hub: distance between the target's offset and
   the source's after part-wise scaling (adapt.py: chest from the pelvis in
@@ -20,7 +22,7 @@ import numpy as np
 from anymole_usd import kinematics
 from anymole_usd import rotations as rot
 from anymole_usd.contacts import ground_levels
-from anymole_usd.plugins.metrics.foot_skate import skate_terms
+from anymole_usd.plugins.metrics.foot_skate import CONTACT_HEIGHT, skate_terms
 from anymole_usd.plugins.priors.motion_graph.footlock import Feet, planted
 
 from .topology import Body
@@ -32,8 +34,8 @@ def _flat(v: np.ndarray, up: np.ndarray) -> np.ndarray:
     return v - (v @ up)[..., None] * up
 
 
-def _planted(body: Body, positions: np.ndarray, joints: np.ndarray, fps: float) -> np.ndarray:
-    feet = Feet(joints, ground_levels(positions, joints, body.up), np.full((len(joints), 3), -1), body.up, body.size)
+def _planted(body: Body, positions: np.ndarray, joints: np.ndarray, fps: float, size: float) -> np.ndarray:
+    feet = Feet(joints, ground_levels(positions, joints, body.up), np.full((len(joints), 3), -1), body.up, size)
     return planted(feet, positions, fps)
 
 
@@ -51,15 +53,24 @@ def evaluate(result) -> dict:
     feet = [i for i, k in enumerate(h.kinds) if k == "foot"]
     if feet and mt.num_frames > 2:
         js, jt = h.source[feet], h.target[feet]
-        lab_s = _planted(src, ps, js, fps)
-        lab_t = _planted(tgt, pt, jt, fps)
+        # the planted rule's thresholds (fractions of the size) taken in the same leg lengths on both sides
+        lab_s = _planted(src, ps, js, fps, src.size)
+        lab_t = _planted(tgt, pt, jt, fps, src.size * lt / ls)
         tp = float(np.sum(lab_s & lab_t))
         out["contact_f1"] = 2 * tp / max(2 * tp + np.sum(lab_s & ~lab_t) + np.sum(~lab_s & lab_t), 1.0)
+        # On the frame steps where the source's foot is in contact (the foot-skate metric's rule, on the
+        # source), horizontal speed of the foot on each side in leg lengths per second. Contact is
+        # decided on the source for both: 1% of the size is a different height in leg lengths on a
+        # long-legged and a short-legged character, which would compare different frames.
         steps = np.ones(mt.num_frames - 1, dtype=bool)
         sk_s = skate_terms(ps, fps, js, ground_levels(ps, js, src.up), src.up, src.size, steps)
-        sk_t = skate_terms(pt, fps, jt, ground_levels(pt, jt, tgt.up), tgt.up, tgt.size, steps)
+        h = ps[:, js] @ src.up - ground_levels(ps, js, src.up)
+        near = h < CONTACT_HEIGHT * src.size
+        contact = near[1:] & near[:-1]
+        d = pt[1:, jt] - pt[:-1, jt]
+        speed_t = np.linalg.norm(d - (d @ tgt.up)[..., None] * tgt.up, axis=-1) * fps / lt
         out["skate_source"] = float(sk_s.mean()) * src.size / ls  # leg lengths per second
-        out["skate_target"] = float(sk_t.mean()) * tgt.size / lt
+        out["skate_target"] = float((speed_t * contact).mean())
     hub_s, hub_t = _flat(ps[:, src.hub], src.up), _flat(pt[:, tgt.hub], tgt.up)
     out["path_source"] = float(np.linalg.norm(np.diff(hub_s, axis=0), axis=-1).sum()) / ls
     out["path_target"] = float(np.linalg.norm(np.diff(hub_t, axis=0), axis=-1).sum()) / lt

@@ -18,7 +18,7 @@ in torch._dynamo, seconds on a small machine).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -70,6 +70,8 @@ def exp_and_vjp(v: np.ndarray) -> tuple[np.ndarray, callable]:
 
 
 MIN_LEVER = 0.05  # of the size: the shortest lever a rotation is scaled by
+WINDOW = 150  # frames solved together
+OVERLAP = 16  # frames two consecutive windows share (blended)
 
 
 def _levers(parents: np.ndarray, adapted: Adapted, size: float) -> np.ndarray:
@@ -88,28 +90,21 @@ def _levers(parents: np.ndarray, adapted: Adapted, size: float) -> np.ndarray:
     return reach / size
 
 
-def solve(parents: np.ndarray, adapted: Adapted, size: float, settings: SolveSettings | None = None,
-          progress=None) -> tuple[np.ndarray, np.ndarray, SolveStats]:
-    """(rotations (F, J, 4), translations (F, J, 3), stats) of the target on the output frames."""
+def _solve_window(parents: np.ndarray, adapted: Adapted, size: float, settings: SolveSettings, stats: SolveStats,
+                  lever_all: np.ndarray, progress=None) -> tuple[np.ndarray, np.ndarray, float]:
+    """One window of frames: (rotations, translations, weighted squared residual)."""
     from scipy.optimize import minimize
 
     from anymole_usd.kernels.joint_loss import joint_loss
 
-    settings = settings or SolveSettings()
-    stats = SolveStats()
-    start = time.perf_counter()
     n_f, n_j = adapted.rotations.shape[:2]
     ri = np.flatnonzero(adapted.free_rotation)
     ti = np.flatnonzero(adapted.free_translation)
     q0, t0 = adapted.rotations, adapted.translations
     weights = adapted.weights / size ** 2
     n_v, n_p = n_f * len(ri) * 3, n_f * len(ti) * 3
-    if n_f == 0 or n_v + n_p == 0 or settings.iterations <= 0:
-        return q0.copy(), t0.copy(), stats
     q_init_free = q0[:, ri]
-    # Diagonal preconditioning: a joint's rotation moves its descendants by its lever arm, so the
-    # hips' variable would be a hundred times stiffer than a toe's; optimise u = v * lever instead.
-    lever = np.maximum(_levers(parents, adapted, size)[ri], MIN_LEVER)[None, :, None]
+    lever = lever_all[ri][None, :, None]
 
     def unpack(x):
         return x[:n_v].reshape(n_f, len(ri), 3) / lever, x[n_v:].reshape(n_f, len(ti), 3)
@@ -138,17 +133,73 @@ def solve(parents: np.ndarray, adapted: Adapted, size: float, settings: SolveSet
                 g[:-1] -= 2.0 * settings.smooth * d
         stats.evaluations += 1
         if progress is not None:
-            progress(min(1.0, stats.evaluations / (1.2 * settings.iterations)))
+            progress()
         return loss, np.concatenate([(gv / lever).ravel(), gp.ravel()])
 
     x0 = np.zeros(n_v + n_p)
-    stats.loss_start = float(fun(x0)[0])
+    stats.loss_start += float(fun(x0)[0])
     res = minimize(fun, x0, jac=True, method="L-BFGS-B",
                    options={"maxiter": settings.iterations, "maxcor": 8, "ftol": 1e-12, "gtol": 1e-10})
-    stats.iterations, stats.loss_end = int(res.nit), float(res.fun)
+    stats.iterations = max(stats.iterations, int(res.nit))
+    stats.loss_end += float(res.fun)
     v, p = unpack(res.x)
     q, t, _ = pose(v, p)
     pos = joint_loss(parents, q, t, adapted.targets, adapted.weights, adapted.scales, grad=False)
-    stats.position_error = float(np.sqrt(pos.loss / max(adapted.weights.sum(), 1e-12))) / size
+    return rot.normalize(q), t, pos.loss
+
+
+def windows(n_f: int, size: int = WINDOW, overlap: int = OVERLAP) -> list[tuple[int, int]]:
+    """[start, end) frame windows of at most ``size`` frames, consecutive ones sharing ``overlap``."""
+    if n_f <= size:
+        return [(0, n_f)]
+    count = int(np.ceil((n_f - overlap) / (size - overlap)))
+    step = (n_f - overlap) / count
+    starts = [int(round(i * step)) for i in range(count)]
+    return [(a, min(n_f, a + int(np.ceil(step)) + overlap)) for a in starts[:-1]] + [(starts[-1], n_f)]
+
+
+def solve(parents: np.ndarray, adapted: Adapted, size: float, settings: SolveSettings | None = None,
+          progress=None) -> tuple[np.ndarray, np.ndarray, SolveStats]:
+    """(rotations (F, J, 4), translations (F, J, 3), stats) of the target on the output frames.
+
+    Long clips are solved in windows of ``WINDOW`` frames that overlap by ``OVERLAP`` and are blended
+    across the overlap: every frame gets the same number of iterations however long the clip (a
+    single problem over a 40 s clip left planted feet centimetres off after the same iterations),
+    and the cost stays linear in the length.
+    """
+    settings = settings or SolveSettings()
+    stats = SolveStats()
+    start = time.perf_counter()
+    n_f = adapted.rotations.shape[0]
+    if n_f == 0 or not (adapted.free_rotation.any() or adapted.free_translation.any()) or settings.iterations <= 0:
+        return adapted.rotations.copy(), adapted.translations.copy(), stats
+    # Diagonal preconditioning: a joint's rotation moves its descendants by its lever arm, so the
+    # hips' variable would be a hundred times stiffer than a toe's; optimise u = v * lever instead.
+    lever = np.maximum(_levers(parents, adapted, size), MIN_LEVER)
+    spans = windows(n_f)
+    total = len(spans) * 1.2 * settings.iterations
+
+    def tick():
+        if progress is not None:
+            progress(min(1.0, stats.evaluations / total))
+
+    q = np.zeros_like(adapted.rotations)
+    t = np.zeros_like(adapted.translations)
+    residual = 0.0
+    prev_end = 0
+    for a, b in spans:
+        part = replace(adapted, rotations=adapted.rotations[a:b], translations=adapted.translations[a:b],
+                       scales=adapted.scales[a:b], targets=adapted.targets[a:b], weights=adapted.weights[a:b])
+        qw, tw, res = _solve_window(parents, part, size, settings, stats, lever, tick)
+        residual += res
+        shared = max(0, prev_end - a)  # frames a .. prev_end-1 were solved by the previous window too
+        if shared:
+            w = ((np.arange(shared) + 1.0) / (shared + 1.0))[:, None]
+            old = rot.make_continuous(np.stack([q[a:prev_end], qw[:shared]]), axis=0)
+            q[a:prev_end] = rot.slerp(old[0], old[1], np.broadcast_to(w, old[0].shape[:-1]))
+            t[a:prev_end] = (1.0 - w[..., None]) * t[a:prev_end] + w[..., None] * tw[:shared]
+        q[a + shared:b], t[a + shared:b] = qw[shared:], tw[shared:]
+        prev_end = b
+    stats.position_error = float(np.sqrt(residual / max(adapted.weights.sum(), 1e-12))) / size
     stats.seconds = time.perf_counter() - start
     return rot.normalize(q), t, stats
