@@ -48,10 +48,9 @@ SETS = {
         ("sneak + music", 30.0, "sneak"),
         ("free + music", 30.0, None),
     ]),
-    "horse": ("held apart", [HORSE], [("horse-animations.glb#Walk", "walk"), ("horse-animations.glb#Turn_Left", "walk"),
-                                      ("horse-animations.glb#Turn_Right", "walk"), ("horse-animations.glb#Trot", "trot"),
-                                      ("horse-animations.glb#Run", "run"), ("horse-animations.glb#Idle", "idle"),
-                                      ("horse-animations.glb#Eating", "eat")], [
+    "horse": ("held apart", [HORSE], [(f"horse-animations.glb#{clip}", tag) for clip, tag in (
+        ("Walk", "walk"), ("Turn_Left", "walk"), ("Turn_Right", "walk"), ("Trot", "trot"), ("Run", "run"),
+        ("Idle", "idle"), ("Eating", "eat"))], [
         ("walk 0-6, trot 6-12, run 12-18", 18.0, "walk:0-6,trot:6-12,run:12-18"),
         ("idle, eat, walk", 15.0, "idle:0-5,eat:5-10,walk:10-15"),
         ("free + music", 30.0, None),

@@ -114,7 +114,7 @@ def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None =
         for key in manifest["files"]:
             if key not in keys:
                 keys[key] = old.source_path(key)
-        fresh: dict[str, list[SourceClip]] = {}
+        updater = _Updater(lib_dir, manifest, new_manifest, rebuild_all)
         removed_files: set[str] = set()
         for i, (key, where) in enumerate(keys.items()):
             report_cb(f"reading {os.path.basename(key)}", 0.8 * i / max(len(keys), 1))
@@ -125,7 +125,8 @@ def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None =
                 removed_files.add(key)
                 new_manifest["files"][key] = {**rec, "missing": True, "clips": []}
                 continue
-            deps_prev = [os.path.normpath(os.path.join(os.path.dirname(where), d)) for d in (rec or {}).get("dependencies", [])]
+            deps_prev = [os.path.normpath(os.path.join(os.path.dirname(where), d))
+                         for d in (rec or {}).get("dependencies", [])]
             digest = content_hash([where] + [d for d in deps_prev if os.path.isfile(d)])
             if rec is not None and rec["hash"] == digest and not rec.get("missing") and not rebuild_all:
                 report.unchanged.append(display_path(where))
@@ -134,15 +135,16 @@ def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None =
             if deps != deps_prev:
                 digest = content_hash([where] + deps)
             report.notes.extend(f"{display_path(where)}: {n}" for n in file_notes)
-            (report.replaced if rec is not None and not rec.get("missing") else report.added).append(display_path(where))
+            fresh = rec is None or rec.get("missing")
+            (report.added if fresh else report.replaced).append(display_path(where))
             removed_files.add(key)
-            fresh[key] = clips
             new_manifest["files"][key] = {
                 "path": key if not os.path.isabs(key) else where, "absolute": where, "hash": digest,
                 "bytes": os.path.getsize(where), "missing": False, "notes": file_notes,
                 "dependencies": [os.path.relpath(d, os.path.dirname(where)).replace(os.sep, "/") for d in deps],
                 "clips": []}
-        _update_clips(lib_dir, manifest, new_manifest, fresh, removed_files, rebuild_all, report, report_cb)
+            updater.add(key, clips)  # features now: a file's motion is dropped once read
+        updater.finish(removed_files, report, report_cb)
         if tag_rows is not None:
             lib_new = Library(lib_dir, new_manifest)
             apply_rows(tag_rows, tags, new_manifest["clips"], lambda c: lib_new.source_path(c["file"]) or "")
@@ -156,84 +158,108 @@ def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None =
         return report
 
 
-def _update_clips(lib_dir, manifest, new_manifest, fresh, removed_files, rebuild_all, report, report_cb) -> None:
-    kept = [c for c in manifest["clips"] if c["file"] not in removed_files]
-    groups: dict[str, list[tuple[dict, SourceClip]]] = {}
-    next_id = int(manifest.get("next_clip", 0))
-    stems: dict[str, set] = {}
-    for key, clips in fresh.items():
+class _Updater:
+    """Clip records and node rows of a build, computed file by file so no source motion is kept.
+
+    A skeleton new to the library gets its body frame from its first ``FRAME_SAMPLES`` frames
+    (its clips wait until then); clips of known skeletons get their nodes as soon as they are read.
+    """
+
+    def __init__(self, lib_dir: str, manifest: dict, new_manifest: dict, rebuild_all: bool):
+        self.lib_dir, self.manifest, self.new = lib_dir, manifest, new_manifest
+        self.rebuild_all = rebuild_all
+        self.next_id = int(manifest.get("next_clip", 0))
+        self.rows: dict[str, list[tuple[dict, dict]]] = {}
+        self.pending: dict[str, list[tuple[dict, SourceClip]]] = {}
+        self.files: dict[str, set] = {}  # skeleton -> files of this build
+        self.prims: dict[str, str | None] = {}
+        self.info: dict[str, dict] = {} if rebuild_all else {k: v for k, v in manifest["skeletons"].items()}
+        # csv tags survive a re-read of their clip (same file and label)
+        self.old_csv = {(c["file"], c["label"]): [t for t in c.get("tags", []) if t.get("source") == "csv"]
+                        for c in manifest["clips"]}
+
+    def add(self, key: str, clips: list[SourceClip]) -> None:
         for sc in clips:
-            names = sc.skeleton.short_names
-            skey = skeleton_key(names, sc.up_axis)
-            stems.setdefault(skey, set()).add(key)
-            rec = {"id": next_id, "file": key, "label": sc.label, "skeleton": skey, "fps": float(sc.motion.fps),
+            skey = skeleton_key(sc.skeleton.short_names, sc.up_axis)
+            self.files.setdefault(skey, set()).add(key)
+            self.prims.setdefault(skey, sc.skeleton_prim)
+            rec = {"id": self.next_id, "file": key, "label": sc.label, "skeleton": skey, "fps": float(sc.motion.fps),
                    "frames": int(sc.motion.num_frames),
                    "duration": float((sc.motion.num_frames - 1) / sc.motion.fps), "start": sc.start,
                    "meters_per_unit": sc.meters_per_unit, "up_axis": sc.up_axis, "has_mesh": sc.has_mesh,
                    "skeleton_prim": sc.skeleton_prim,
-                   "tags": [{"tag": t, "start": None, "end": None, "source": "customData"} for t in sc.tags]}
-            next_id += 1
-            new_manifest["files"][key]["clips"].append(rec["id"])
-            groups.setdefault(skey, []).append((rec, sc))
-    new_manifest["next_clip"] = next_id
-    # csv tags of kept clips survive an update; a re-read clip keeps its csv tags by (file, label).
-    old_csv = {(c["file"], c["label"]): [t for t in c.get("tags", []) if t.get("source") == "csv"]
-               for c in manifest["clips"]}
-    for recs in groups.values():
-        for rec, _ in recs:
-            rec["tags"].extend(old_csv.get((rec["file"], rec["label"]), []))
-    touched = set(groups) | {c["skeleton"] for c in manifest["clips"] if c["file"] in removed_files}
-    old_lib = Library(lib_dir, manifest)
-    all_clips = list(kept)
-    skeletons = new_manifest["skeletons"]
-    for n, skey in enumerate(sorted(touched)):
-        report_cb(f"features of skeleton {n + 1}/{len(touched)}", 0.8 + 0.15 * n / max(len(touched), 1))
-        recs = groups.get(skey, [])
-        keep_s = [c for c in kept if c["skeleton"] == skey]
-        if not recs and not keep_s:
-            skeletons.pop(skey, None)
-            continue
-        info = skeletons.get(skey)
-        if info is None or rebuild_all:
-            sample = [sc for _, sc in recs]
-            frame = feat.find_frame(sample[0].skeleton, [sc.motion for sc in sample], sample[0].up_axis)
-            name = info["name"] if info else _skeleton_name(skeletons, recs, stems[skey])
-            info = {"name": name, "joint_names": sample[0].skeleton.short_names, "up_axis": sample[0].up_axis,
-                    "frame": feat.body_frame_to_dict(frame), "joints": len(sample[0].skeleton.joints)}
+                   "tags": [{"tag": t, "start": None, "end": None, "source": "customData"} for t in sc.tags]
+                   + self.old_csv.get((key, sc.label), [])}
+            self.next_id += 1
+            self.new["files"][key]["clips"].append(rec["id"])
+            if skey in self.info:
+                self._nodes(skey, rec, sc)
+                continue
+            self.pending.setdefault(skey, []).append((rec, sc))
+            if sum(p[1].motion.num_frames for p in self.pending[skey]) >= feat.FRAME_SAMPLES:
+                self._settle(skey)
+
+    def _settle(self, skey: str) -> None:
+        waiting = self.pending.pop(skey)
+        first = waiting[0][1]
+        frame = feat.find_frame(first.skeleton, [sc.motion for _, sc in waiting], first.up_axis)
+        old = self.manifest["skeletons"].get(skey, {})
+        self.info[skey] = {"name": old.get("name"), "joint_names": first.skeleton.short_names,
+                           "up_axis": first.up_axis, "frame": feat.body_frame_to_dict(frame),
+                           "joints": len(first.skeleton.joints)}
+        for rec, sc in waiting:
+            self._nodes(skey, rec, sc)
+
+    def _nodes(self, skey: str, rec: dict, sc: SourceClip) -> None:
+        info = self.info[skey]
+        cn = feat.clip_nodes(feat.body_frame_from_dict(info["frame"]), sc.skeleton, sc.motion)
+        rec["size"] = cn.size
+        info["pose_dims"] = cn.pose_dims
+        self.rows.setdefault(skey, []).append((rec, {
+            "features": cn.features, "clip": np.full(len(cn.time), rec["id"], np.int64),
+            "time": cn.time.astype(np.float32), "speed": cn.speed, "ground": cn.ground, "yaw": cn.yaw}))
+
+    def finish(self, removed_files: set, report: BuildReport, report_cb: Progress) -> None:
+        for skey in list(self.pending):
+            self._settle(skey)
+        manifest, skeletons = self.manifest, self.new["skeletons"]
+        kept = [c for c in manifest["clips"] if c["file"] not in removed_files]
+        touched = set(self.rows) | {c["skeleton"] for c in manifest["clips"] if c["file"] in removed_files}
+        old_lib = Library(self.lib_dir, manifest)
+        generation = manifest.get("generation", 0) + 1
+        all_clips = list(kept)
+        for n, skey in enumerate(sorted(touched)):
+            report_cb(f"index of skeleton {n + 1}/{len(touched)}", 0.8 + 0.15 * n / max(len(touched), 1))
+            new_rows = self.rows.get(skey, [])
+            keep_s = [c for c in kept if c["skeleton"] == skey]
+            if not new_rows and not keep_s:
+                skeletons.pop(skey, None)
+                continue
+            info = self.info[skey]
+            if not info.get("name"):
+                info["name"] = _skeleton_name(skeletons, self.files.get(skey, {"skeleton"}), self.prims.get(skey))
             skeletons[skey] = info
-        frame = feat.body_frame_from_dict(info["frame"])
-        parts = _kept_arrays(old_lib, skey, keep_s) if keep_s and not rebuild_all else {}
-        rows = []
-        for c in keep_s:
-            rows.append((c, parts[c["id"]]))
-        for rec, sc in recs:
-            cn = feat.clip_nodes(frame, sc.skeleton, sc.motion)
-            rec["size"] = cn.size
-            info["pose_dims"] = cn.pose_dims
-            rows.append((rec, {"features": cn.features, "clip": np.full(len(cn.time), rec["id"], np.int64),
-                               "time": cn.time.astype(np.float32), "speed": cn.speed, "ground": cn.ground,
-                               "yaw": cn.yaw}))
-            all_clips.append(rec)
-        _write_skeleton(lib_dir, skey, info, rows, manifest.get("generation", 0) + 1)
-        report.skeletons_updated.append(info["name"])
-    for c in all_clips:  # node ranges follow the order rows were written in, per skeleton
-        c.setdefault("nodes", [0, 0])
-    new_manifest["clips"] = sorted(all_clips, key=lambda c: c["id"])
-    new_manifest["generation"] = manifest.get("generation", 0) + 1
+            parts = _kept_arrays(old_lib, skey, keep_s) if keep_s and not self.rebuild_all else {}
+            rows = [(c, parts[c["id"]]) for c in keep_s] + new_rows
+            all_clips.extend(rec for rec, _ in new_rows)
+            _write_skeleton(self.lib_dir, skey, info, rows, generation)
+            report.skeletons_updated.append(info["name"])
+        self.new["next_clip"] = self.next_id
+        self.new["clips"] = sorted(all_clips, key=lambda c: c["id"])
+        self.new["generation"] = generation
 
 
-def _skeleton_name(skeletons: dict, recs, files: set) -> str:
+def _skeleton_name(skeletons: dict, files: set, prim: str | None) -> str:
     """A readable unique name: the folder of the files that brought it, or the one file's stem."""
     first = sorted(files)[0]
     if len(files) > 1:
         base = os.path.basename(os.path.dirname(os.path.abspath(first))) or "skeleton"
     else:
         base = os.path.splitext(os.path.basename(first))[0]
-    if any(s["name"] == base for s in skeletons.values()):
-        prim = recs[0][1].skeleton_prim
-        base = f"{base}:{prim.rsplit('/', 1)[-1]}" if prim else base
+    if any(s.get("name") == base for s in skeletons.values()) and prim:
+        base = f"{base}:{prim.rsplit('/', 1)[-1]}"
     name, k = base, 2
-    while any(s["name"] == name for s in skeletons.values()):
+    while any(s.get("name") == name for s in skeletons.values()):
         name, k = f"{base}-{k}", k + 1
     return name
 

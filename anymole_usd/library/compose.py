@@ -9,7 +9,6 @@ its segments; :func:`write_composition` writes it as a new USD stage.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Callable
 

@@ -144,7 +144,7 @@ class Costs:
     def block_cost(self, b: int, n: int) -> np.ndarray:
         h = self.block
         f0, f1 = b * h, min((b + 1) * h, self.frames)
-        starts = np.arange(n)
+        starts = self._starts(n)
         out = np.zeros(n)
         tags = self.tag_of_frame[f0:f1]
         if len(tags) and (tags >= 0).any():
@@ -158,12 +158,19 @@ class Costs:
             p = self.frame_cost_prefix
             out += p[np.minimum(starts + (f1 - f0), n)] - p[starts]
         for frames, cost in ((self.key_frames, None), (self.beat_frames, self.beat_cost)):
-            sel = np.flatnonzero((frames >= f0) & (frames < f1))
-            for s in sel:
+            if not len(frames):
+                continue
+            lo, hi = np.searchsorted(frames, [f0, f1])  # frames are sorted
+            for s in range(lo, hi):
                 o = int(frames[s] - f0)
                 c = self.key_cost[s] if cost is None else cost
                 out += c[np.minimum(starts + o, n - 1)]
         return out
+
+    def _starts(self, n: int) -> np.ndarray:
+        if getattr(self, "_arange", None) is None or len(self._arange) != n:
+            self._arange = np.arange(n)
+        return self._arange
 
 
 def search(graph: SearchGraph, costs: Costs) -> np.ndarray:
@@ -179,23 +186,24 @@ def search(graph: SearchGraph, costs: Costs) -> np.ndarray:
     s = i - (h - 1)
     ok = (graph.local[i] >= h - 1)
     edges = EdgeSet.of(s[ok], graph.dst[ok], graph.cost[ok])
-    back = np.full((blocks, n), -1, dtype=np.int64)
+    # Forward pass keeps each block's costs (float32: half the memory of back-pointers); the path is
+    # recovered afterwards by re-minimising over the in-edges of one node per block.
+    history = np.empty((blocks, n), dtype=np.float32)
     start = costs.start_cost if costs.start_cost is not None else np.zeros(n)
     valid0 = fits if blocks > 1 else fits_last
     cost = np.where(valid0, start + costs.block_cost(0, n), np.inf)
+    history[0] = cost
     for b in range(1, blocks):
         valid = fits if b < blocks - 1 else fits_last
-        best, arg = relax(cost, edges, n)
-        best = np.where(valid, best, np.inf)
-        live = np.isfinite(best)
-        if not live.any():
+        best = np.where(valid, relax(cost, edges, n), np.inf)
+        if not np.isfinite(best).any():
             raise RuntimeError("the motion graph has no path of the requested length")
-        cost = np.where(live, best + costs.block_cost(b, n), np.inf)
-        back[b] = arg
+        cost = best + costs.block_cost(b, n)
+        history[b] = cost
     path = np.empty(blocks, dtype=np.int64)
     path[-1] = int(np.argmin(cost))
     for b in range(blocks - 1, 0, -1):
-        path[b - 1] = back[b][path[b]]
+        path[b - 1] = edges.best_source(path[b], history[b - 1])
     return path
 
 
@@ -216,20 +224,21 @@ class EdgeSet:
         starts = np.flatnonzero(np.concatenate([[True], dst[1:] != dst[:-1]])) if len(dst) else np.zeros(0, np.int64)
         return cls(src, dst, cost, starts, dst[starts])
 
+    def best_source(self, node: int, cost: np.ndarray) -> int:
+        """The in-edge source of ``node`` minimising ``cost[src] + edge cost`` (the lowest on a tie)."""
+        g = int(np.searchsorted(self.targets, node))
+        a = self.starts[g]
+        b = self.starts[g + 1] if g + 1 < len(self.starts) else len(self.src)
+        vals = cost[self.src[a:b]].astype(np.float64) + self.cost[a:b]
+        return int(self.src[a + int(np.argmin(vals))])
 
-def relax(cost: np.ndarray, edges: EdgeSet, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """One min-plus step: best cost and predecessor per node (ties: the lowest source)."""
+
+def relax(cost: np.ndarray, edges: EdgeSet, n: int) -> np.ndarray:
+    """One min-plus step: the best cost of reaching each node over one edge."""
     best = np.full(n, np.inf)
-    arg = np.full(n, -1, dtype=np.int64)
-    if len(edges.src) == 0:
-        return best, arg
-    vals = cost[edges.src] + edges.cost
-    best[edges.targets] = np.minimum.reduceat(vals, edges.starts)
-    hit = np.flatnonzero((vals <= best[edges.dst]) & np.isfinite(vals))
-    dh = edges.dst[hit]
-    first = hit[np.concatenate([[True], dh[1:] != dh[:-1]])] if len(hit) else hit  # first hit per node
-    arg[edges.dst[first]] = edges.src[first]
-    return best, arg
+    if len(edges.src):
+        best[edges.targets] = np.minimum.reduceat(cost[edges.src] + edges.cost, edges.starts)
+    return best
 
 
 @dataclass

@@ -113,7 +113,8 @@ def apply_rows(rows: list[TagRow], csv_path: str, clips: list[dict], source_of) 
     for c in clips:
         c["tags"] = [t for t in c.get("tags", []) if t.get("source") != "csv"]
     for row in rows:
-        hits = [c for c in clips if file_matches(row.file, csv_dir, source_of(c)) and clip_matches(row.clip, c["label"])]
+        hits = [c for c in clips
+                if file_matches(row.file, csv_dir, source_of(c)) and clip_matches(row.clip, c["label"])]
         if not hits:
             what = row.file + (f"#{row.clip}" if row.clip else "")
             raise InputError(f"line {row.line}: {what!r} names no clip of the library", file=csv_path)
