@@ -64,7 +64,8 @@ class ProcessPool:
         """Start the forkserver now: it imports USD and the prior while the batch looks for shots."""
         from multiprocessing import forkserver
 
-        self._context().set_forkserver_preload(["anymole_usd.batch.shot_task", *self.preload])
+        self._context().set_forkserver_preload(["anymole_usd.batch.warm", "anymole_usd.batch.shot_task",
+                                                *self.preload])
         forkserver.ensure_running()
 
     @staticmethod
