@@ -257,3 +257,85 @@ def test_video_prior_without_frames_is_an_input_error():
 
     with pytest.raises(InputError, match="video_dir"):
         load_video_source(prior.params)
+
+
+# ------------------------------------------------------------------ translated joints, estimator targets, progress
+def test_translated_joints_follow_the_animated_translation():
+    from anymole_usd.plugins.mimicking.optimizer import translated_joints
+
+    parents = np.array([-1, 0, 1, 2, 1])  # trajectory root, hips, spine, head, leg
+    t = np.zeros((5, 5, 3))
+    t[:, 1, 2] = np.linspace(0, 2, 5)  # the hips walk 2 units; the root stays at the origin
+    t[:, 3, 0] = np.linspace(0, 1e-3, 5)  # noise on a bone offset
+    t[:, 2, 1] = np.linspace(0, 0.5, 5)  # below an animated joint: moves with it, not optimised itself
+    assert translated_joints(parents, t, height=1.0).tolist() == [0, 1]
+    t[:, 1] = 0  # nothing animated below the root: the root alone
+    assert translated_joints(parents, t, height=1.0).tolist() == [0, 2]  # the spine is now the top-most
+
+
+def test_trajectory_root_rig_recovers_the_walk(data_dir):
+    """Bandai's joint_Root stays at the origin while Hips carries the walk: Hips is optimised, and its
+    translation starts interpolated between the keys, not copied from the neighbouring frame."""
+    from anymole_usd.plugins.mimicking.optimizer import MimicSettings, mimic, translated_joints
+    from anymole_usd.plugins.mimicking.oracle import oracle_case
+    from anymole_usd.plugins.mimicking.upsample import resample
+    from anymole_usd.protocols import load_clips
+
+    path = data_dir / "bvh" / "humanoid" / "bandai_namco" / "dataset-1_walk_normal_001.bvh"
+    clip = load_clips([path])[0]
+    case = oracle_case(clip, (50, 60), [75], size=(96, 96), images=False, soft_renderer=False)
+    err = {}
+    assert translated_joints(clip.skeleton.parents, case.known.translations, 1.0).tolist() == [0, 1]
+    for mode in ("animated", "roots"):
+        g = mimic(clip.skeleton.parents, case.known, case.grid, case.targets, case.view,
+                  MimicSettings(lambda_img=0.0, iterations=30, translations=mode))
+        truth = resample(clip.motion, g.times)
+        err[mode] = np.linalg.norm(_positions(clip, g) - _positions(clip, truth), axis=-1).mean()
+    assert err["animated"] < 0.5 * err["roots"], err
+
+
+def test_relief_blend_takes_the_nearest_known_pose():
+    from anymole_usd.plugins.mimicking.estimation import blended_depth
+
+    rng = np.random.default_rng(0)
+    known2d = rng.normal(100, 20, (6, 5, 2))
+    known_depth = 3.0 + rng.normal(0, 0.1, (6, 5))
+    observed = np.ones(5, bool)
+    # the network saw known pose 2 but flattened its relief to a third
+    pred2d = known2d[[2]] + 0.01
+    rel = known_depth[2] - known_depth[2].mean()
+    pred_depth = (known_depth[2].mean() + rel / 3)[None]
+    z, w = blended_depth(pred2d, pred_depth, known2d, known_depth, observed, 300.0, neighbours=1, tau=0.005)
+    assert w[0] > 0.99 and np.allclose(z[0] - z[0].mean(), rel, atol=1e-3)
+    assert np.isclose(z[0].mean(), pred_depth[0].mean())  # the distance is kept
+    far = rng.normal(100, 20, (1, 5, 2))  # a pose no known frame resembles: the network's relief stays
+    z, w = blended_depth(far, pred_depth, known2d, known_depth, observed, 300.0, tau=0.005)
+    assert w[0] < 0.01 and np.allclose(z, pred_depth, atol=1e-3)
+    z, w = blended_depth(pred2d, pred_depth, known2d, known_depth, observed, 300.0, mode="network")
+    np.testing.assert_array_equal(z, pred_depth)
+
+
+def test_gap_smoothing_holds_the_keyframes():
+    from anymole_usd.plugins.mimicking.estimation import smooth_gaps
+
+    grid = build_grid(np.r_[0, 1, 2, 32.0], fps=30.0, rate=15.0)
+    truth = np.sin(grid.times / 10.0)[:, None]
+    noisy = truth + np.where(grid.known, 0.0, np.random.default_rng(1).normal(0, 0.05, len(grid.times)))[:, None]
+    out = smooth_gaps(grid, noisy, 2.0)
+    np.testing.assert_array_equal(out[grid.known], noisy[grid.known])
+    inner = ~grid.known
+    assert np.abs(out[inner] - truth[inner]).mean() < 0.6 * np.abs(noisy[inner] - truth[inner]).mean()
+    np.testing.assert_array_equal(smooth_gaps(grid, noisy, 0.0), noisy)
+
+
+def test_mimicking_reports_inside_each_front(cesium_case):
+    from anymole_usd.plugins.mimicking.optimizer import MimicSettings, mimic
+
+    clip, case = cesium_case
+    seen = []
+    mimic(clip.skeleton.parents, case.known, case.grid, case.targets, case.view,
+          MimicSettings(lambda_img=0.0, iterations=20), progress=lambda msg, frac: seen.append((msg, frac)))
+    steps = [m for m, _ in seen if "step 10/20" in m]
+    assert len(steps) >= len(case.grid.fronts)  # at least every 10 steps of every front
+    fracs = [f for _, f in seen]
+    assert fracs == sorted(fracs) and fracs[-1] == 1.0

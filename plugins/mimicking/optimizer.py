@@ -1,6 +1,9 @@
 """Fit per-frame root position and joint rotations to video frames (AnyMoLe Eq. 3).
 
-Per optimised frame the parameters are the root translation ``P`` and, per joint,
+Per optimised frame the parameters are the root translation ``P`` (every root
+and the top-most joints whose translation the known samples animate: a
+trajectory-root rig moves its body through the root's child;
+:func:`translated_joints`) and, per joint,
 a rotation vector ``v`` applied to the frame's initial quaternion
 (``q = q_init * exp(v)``), so every pose stays on unit quaternions and ``v = 0``
 is the neighbour the frame starts from. The loss of one frame is
@@ -22,7 +25,7 @@ with these normalisations (defaults 1 / 50 / 7000 / 30000, the paper's weights):
   rendered at ``image_size`` pixels high (64 by default) against the frame
   area-averaged to that size, which keeps it per character pixel and cuts the soft
   rasteriser's cost by the area ratio (see :func:`image_term_renderer`);
-- ``E_pos``: squared distance of ``P`` from the root linearly interpolated between
+- ``E_pos``: squared distance of ``P`` from its value linearly interpolated between
   the gap's two keyframes, in character heights;
 - ``E_rot``: mean over joints of the squared quaternion difference to the previous
   (already optimised, keyframe-side) frame's rotations, signs aligned.
@@ -76,6 +79,10 @@ class MimicSettings:
     reset_shrink: float = 0.5  # a frame's step length is multiplied by this at each reset (backtracking)
     min_step_scale: float = 1.0 / 64
     image_size: int = 64  # height in pixels the image term renders and compares at (0: the frames' own size)
+    # "animated": the translations of translated_joints() are optimised, the others interpolated between the
+    # gap's keyframes; "roots": the roots' only, the others copied from the frame each front starts from (the
+    # previous behaviour: a trajectory root's child, which carries the walk, stayed behind)
+    translations: str = "animated"
     visible_every: int = 10  # re-ray-cast the soft renderer's visible triangles every k steps
     device: str = "cpu"
 
@@ -84,6 +91,8 @@ class MimicSettings:
             raise ValueError(f"depth_term must be 'absolute', 'relative' or 'none', got {self.depth_term!r}")
         if self.lr_mode not in ("triangular", "triangular2"):
             raise ValueError(f"lr_mode must be 'triangular' or 'triangular2', got {self.lr_mode!r}")
+        if self.translations not in ("animated", "roots"):
+            raise ValueError(f"translations must be 'animated' or 'roots', got {self.translations!r}")
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -179,9 +188,10 @@ class FrontProblem:
     """Loss of one front's frames as a function of (v, p); everything batched over frames."""
 
     def __init__(self, parents, view: MimicView, settings: MimicSettings, q_init, t_base, scales, p_interp,
-                 q_anchor, w_anchor, targets2d, weights2d, images, depth=None, dtype=torch.float32):
+                 q_anchor, w_anchor, targets2d, weights2d, images, depth=None, dtype=torch.float32, moving=None):
         self.parents, self.view, self.s = np.asarray(parents), view, settings
-        self.roots = np.flatnonzero(self.parents < 0)
+        # joints whose translation is optimised (``P``): the roots, or :func:`translated_joints`
+        self.roots = np.flatnonzero(self.parents < 0) if moving is None else np.asarray(moving)
         dev = torch.device(settings.device)
 
         def t(a):
@@ -325,13 +335,42 @@ def optimise(problem: FrontProblem, settings: MimicSettings, stats: MimicStats |
     return q, trans, best
 
 
-def _interp_roots(grid: Grid, known: Motion, roots: np.ndarray) -> np.ndarray:
-    """(N, R, 3) root translation linearly interpolated between each grid time's keyframes."""
+def _interp_keys(grid: Grid, values: np.ndarray, known: Motion) -> np.ndarray:
+    """(N, ...) ``values`` (per known sample) linearly interpolated between each grid time's keyframes."""
     i0, i1 = known.index_of(grid.left_key), known.index_of(grid.right_key)
     span = np.where(grid.right_key > grid.left_key, grid.right_key - grid.left_key, 1.0)
-    a = ((grid.times - grid.left_key) / span)[:, None, None]
-    t = known.translations[:, roots]
-    return (1 - a) * t[i0] + a * t[i1]
+    a = ((grid.times - grid.left_key) / span).reshape((-1,) + (1,) * (values.ndim - 1))
+    return (1 - a) * values[i0] + a * values[i1]
+
+
+# A joint's translation is "animated" when it moves by more than this fraction of the character's height (std
+# over the known samples); below it is mocap noise on a bone offset.
+MOVING_TOLERANCE = 0.01
+
+
+def translated_joints(parents: np.ndarray, translations: np.ndarray, height: float,
+                      tolerance: float = MOVING_TOLERANCE) -> np.ndarray:
+    """Joints whose translation mimicking optimises: every root, and every joint whose local translation is
+    animated in ``translations`` (F, J, 3) while none of its ancestors' is.
+
+    A trajectory-root rig (Bandai's ``joint_Root`` fixed at the origin, its child ``Hips`` carrying the
+    walk) moves the body through a child joint: optimising the roots alone would leave the hips where
+    the neighbouring frame had them.
+    """
+    parents = np.asarray(parents)
+    moving = np.asarray(translations).std(0).max(-1) > tolerance * max(height, 1e-12)
+    from anymole_usd import kinematics
+
+    order = np.argsort(kinematics.joint_depths(parents), kind="stable")
+    covered = np.zeros(len(parents), bool)  # an ancestor is optimised and animated
+    chosen = parents < 0
+    for j in order:  # parents before children
+        p = parents[j]
+        inherited = p >= 0 and (covered[p])
+        if moving[j] and not inherited:
+            chosen[j] = True
+        covered[j] = inherited or (chosen[j] and moving[j])
+    return np.flatnonzero(chosen)
 
 
 def mimic(parents, known: Motion, grid: Grid, targets: MimicTargets, view: MimicView,
@@ -344,14 +383,17 @@ def mimic(parents, known: Motion, grid: Grid, targets: MimicTargets, view: Mimic
     """
     settings = settings or MimicSettings()
     parents = np.asarray(parents)
-    roots = np.flatnonzero(parents < 0)
     n, n_j = len(grid.times), known.num_joints
+    moving = translated_joints(parents, known.translations, view.height) if settings.translations == "animated" \
+        else np.flatnonzero(parents < 0)
     rot = np.zeros((n, n_j, 4))
-    trans = np.zeros((n, n_j, 3))
-    scl = np.ones((n, n_j, 3))
+    # translations and scales no term constrains: interpolated between the gap's keyframes (each frame's own,
+    # not its neighbour's: a joint carrying a walk must keep walking while the fronts meet in the middle)
+    trans = _interp_keys(grid, known.translations, known)
+    scl = _interp_keys(grid, known.scales, known)
     k = known.index_of(grid.times[grid.known])
     rot[grid.known], trans[grid.known], scl[grid.known] = known.rotations[k], known.translations[k], known.scales[k]
-    p_interp = _interp_roots(grid, known, roots)
+    p_interp = trans[:, moving].copy()
     for fi, front in enumerate(grid.fronts):
         f, a, w = front.frames, front.anchors, front.anchor_weights
         qa = rot[a].copy()  # (B, 2, J, 4)
@@ -362,10 +404,12 @@ def mimic(parents, known: Motion, grid: Grid, targets: MimicTargets, view: Mimic
         if targets.joints2d is not None:
             w2d = np.ones((len(f), n_j)) if targets.joint_weights is None else \
                 np.broadcast_to(targets.joint_weights, (n, n_j))[f]
-        problem = FrontProblem(parents, view, settings, q_init, trans[a[:, 0]], scl[a[:, 0]], p_interp[f], qa, w,
+        if settings.translations == "roots":
+            trans[f], scl[f] = trans[a[:, 0]], scl[a[:, 0]]
+        problem = FrontProblem(parents, view, settings, q_init, trans[f], scl[f], p_interp[f], qa, w,
                                None if targets.joints2d is None else targets.joints2d[f], w2d,
                                None if targets.images is None else targets.images[f],
-                               None if targets.depth is None else targets.depth[f])
+                               None if targets.depth is None else targets.depth[f], moving=moving)
         tick = None
         if progress is not None:
             def tick(step, fi=fi, nf=len(grid.fronts), nb=len(f)):
@@ -375,7 +419,7 @@ def mimic(parents, known: Motion, grid: Grid, targets: MimicTargets, view: Mimic
             tick(0)
         q, t, _ = optimise(problem, settings, stats, hook, tick)
         q = q.detach().cpu().numpy().astype(np.float64)
-        rot[f], trans[f], scl[f] = q / np.linalg.norm(q, axis=-1, keepdims=True), t.detach().cpu().numpy(), scl[a[:, 0]]
+        rot[f], trans[f] = q / np.linalg.norm(q, axis=-1, keepdims=True), t.detach().cpu().numpy()
         if progress is not None:
             progress(f"mimicking: front {fi + 1}/{len(grid.fronts)} ({len(f)} frames) done", (fi + 1) / len(grid.fronts))
     return Motion(times=grid.times.copy(), rotations=rot, translations=trans, scales=scl, fps=known.fps,

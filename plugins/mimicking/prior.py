@@ -25,7 +25,7 @@ from anymole_usd.parameters import Param, Parameters
 from anymole_usd.prior import InbetweenRequest, Prior
 
 SETTING_KEYS = ("iterations", "lr", "lambda_joint", "lambda_img", "lambda_pos", "lambda_rot", "image_size",
-                "depth_term", "lr_mode", "device")
+                "depth_term", "lr_mode", "translations", "device")
 
 
 # Parameters handed through to a diffusion video source (plugins/video DiffusionVideoPrior).
@@ -50,11 +50,21 @@ PARAMS = Parameters(
     Param("lambda_pos", 7000.0, "weight pulling the root to the keyframe-interpolated root", min=0.0),
     Param("lambda_rot", 30000.0, "weight pulling rotations to the previous frame's", min=0.0),
     Param("image_size", 64, "height in pixels the image term renders at (0: the frames' size)", min=0),
+    Param("translations", "animated", "translations mimicking optimises: the roots' and the top-most animated "
+          "joints' (a trajectory root's child), others interpolated; or the roots' only, others copied from the "
+          "neighbour frame (before)", choices=("animated", "roots")),
     Param("depth_term", "absolute", "estimator depth in the joint term", choices=("absolute", "relative", "none")),
     Param("device", "cpu", "torch device for mimicking and the video model"),
     Param("estimator_steps", 400, "joint estimator training steps", min=1),
     Param("estimator_distance", "interp", "camera distance of the predicted joints: interpolated pose or the "
           "estimator's own", choices=("interp", "estimator")),
+    Param("relief", "blend", "joint depths about the character's mean: the network's, the nearest known poses', "
+          "or blended by 2D pose distance", choices=("blend", "network", "nearest")),
+    Param("relief_tau", 0.005, "blend: distance (mean squared, unit-spread 2D skeletons) at which the known poses' "
+          "relief weighs 1/e", min=0.0, min_exclusive=True),
+    Param("relief_neighbours", 3, "known poses averaged (inverse-distance weights) for the retrieved relief", min=1),
+    Param("target_smoothing", 2.0, "Whittaker smoothing of the estimator's joints over each gap, keyframes held "
+          "(0: off)", min=0.0),
     Param("keep_artifacts", None, "folder to keep renders, frames and predictions in", nullable=True),
     Param("character", None, "render Character (programmatic use only)", type=object, nullable=True),
     # diffusion video source (None: the model family's default)
@@ -216,7 +226,7 @@ class VideoPrior(Prior):
             from .estimation import estimator_targets
 
             request.report("video prior: estimator", 0.45)
-            estimator_targets(targets, renders, images, grid, known, skel, camera, view, self,
+            estimator_targets(targets, renders, images, grid, known, skel, camera, float(cams.K[0, 1, 1]), view, self,
                               cache_dir=request.cache_dir, progress=stage_progress(request.progress, 0.45, 0.75))
         soft = None
         if settings.lambda_img > 0:
