@@ -27,7 +27,7 @@ import numpy as np
 from anymole_usd.errors import InputError
 
 from . import features as feat
-from .index import FeatureIndex, fit_projection, neighbours
+from .index import FeatureIndex, fit_projection, neighbours, one_blas_thread
 from .sources import SourceClip, content_hash, find_inputs, read_clips
 from .store import FORMAT, FORMAT_VERSION, MANIFEST, Library, skeleton_key
 from .tags import apply_rows, read_tags_csv
@@ -102,7 +102,7 @@ def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None =
                          file=lib_dir)
     tag_rows = read_tags_csv(tags) if tags else None  # a bad tags file fails before any work
     report_cb = progress or (lambda msg, frac: None)
-    with _locked(lib_dir):
+    with _locked(lib_dir), one_blas_thread():
         manifest = Library.open(lib_dir).manifest if exists else _empty_manifest()
         old = Library(lib_dir, manifest)
         rebuild_all = manifest["features"].get("definition") != feat.definition()

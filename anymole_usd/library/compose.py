@@ -22,6 +22,7 @@ from . import features as feat
 from . import music as beats
 from .assembly import Piece, assemble, meet_keys
 from .footing import lock_stances
+from .index import one_blas_thread
 from .store import Library, SkeletonInfo
 from .synthesis import Costs, build_graph, search, segments
 from .tags import TagSpan, node_mask, parse_spans
@@ -80,6 +81,11 @@ def _skeleton_for_request(lib: Library, name: str | None, spans: list[TagSpan]) 
 
 def compose(request: ComposeRequest, progress: Callable[[str, float], None] | None = None) -> Composition:
     """Search, assemble and return the composition a request asks for (nothing is written)."""
+    with one_blas_thread():
+        return _compose(request, progress)
+
+
+def _compose(request: ComposeRequest, progress: Callable[[str, float], None] | None) -> Composition:
     report = progress or (lambda msg, frac: None)
     if not request.duration > 0:
         raise InputError(f"--duration must be positive, got {request.duration:g}")
