@@ -26,8 +26,8 @@ COMMANDS = {
     "blender-addon": ("anymole_usd.cli.blender_addon", "Write the Blender add-on (.zip) that runs anymole-usd."),
     "estimator": ("anymole_usd.cli.estimator", "Train or run the scene-specific joint estimator."),
     "batch": ("anymole_usd.cli.batch", "Fill many shots (files, folders, globs) in parallel, locally or on Ray."),
-    "library": ("anymole_usd.cli.library", "Build, update and describe a motion library over your own clips."),
-    "compose": ("anymole_usd.cli.compose", "Compose new animation from a motion library (tags, keys, music)."),
+    "library": ("anymole_usd.cli.library", "Build or describe a motion library of your clips."),
+    "compose": ("anymole_usd.cli.compose", "New animation from a motion library (tags, keys, music)."),
     "video": ("anymole_usd.cli.video", "Prepare a video job for any generator (read back by inbetween --video-dir)."),
     "retarget": ("anymole_usd.cli.retarget", "Play a motion (USD, BVH, glTF) on another skeleton, as a layer."),
 }
