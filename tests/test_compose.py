@@ -121,9 +121,12 @@ def test_keyframes_are_met_exactly(lib, tmp_path, data_dir):
     p_out = kinematics.global_positions(b.skeleton.parents, at.rotations, at.translations, at.scales)
     p_key = kinematics.global_positions(scene.skeleton.parents, keys.rotations, keys.translations, keys.scales)
     assert np.abs(p_out - p_key).max() < 0.05  # cm (float32 samples)
-    # Keyframes past the duration are refused, naming the time.
+    # Keyframes past the duration are refused, naming the time; keys of another skeleton too.
     r = run("compose", lib, "-o", tmp_path / "short.usda", "--duration", 3, "--keys", shot, ok=False)
     assert r.exit_code == 2 and "time 135" in r.output
+    r = run("compose", lib, "-o", tmp_path / "other.usda", "--duration", 3, "--keys",
+            data_dir / "usd/CesiumMan.usdz", ok=False)
+    assert r.exit_code == 2 and "no animated Skeleton with the joints" in r.output
 
 
 def test_music_aligns_kinematic_beats(lib, tmp_path):
@@ -152,5 +155,19 @@ def test_transition_prior_and_seed(lib, tmp_path):
     assert len(report["segments"]) >= 2
     info = json.loads(run("info", out, "--json").output)
     assert info["skeletons"][0]["provenance"]["prior"] == "interp"
+    # The prior re-fills the frames around each jump and nothing else.
+    from anymole_usd.library.compose import ComposeRequest, compose
+    from anymole_usd.library.transitions import HALF_GAP
+
+    kw = dict(tags="walk:0-3,kick:3-6", seed=3)
+    plain = compose(ComposeRequest(str(lib), 6, **kw))
+    filled = compose(ComposeRequest(str(lib), 6, transition_prior="interp", **kw))
+    assert plain.segments == filled.segments and len(plain.jumps)
+    changed = np.abs(plain.motion.rotations - filled.motion.rotations).max(axis=(1, 2)) > 1e-6
+    near = np.zeros(len(changed), dtype=bool)
+    half = int(round(HALF_GAP * plain.fps))
+    for j in plain.jumps:
+        near[max(0, j - half):j + half] = True
+    assert changed.any() and not changed[~near].any()
     r = run("compose", lib, "-o", tmp_path / "u.usda", "--duration", 3, "--transition-prior", "nosuch", ok=False)
     assert r.exit_code == 2 and "nosuch" in r.output

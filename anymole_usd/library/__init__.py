@@ -16,7 +16,8 @@ Python API::
     lib.skeletons(); lib.clips(sk.key)         # SkeletonInfo / ClipInfo records (tags, fps, frames...)
     motion = lib.motion(clip)                  # re-read from the source (hash checked), Y-up, frames 0..n-1
     nodes = lib.nodes(sk.key)                  # Nodes: features, clip, time, speed, ground, yaw
-    q = lib.features(sk.key, shot_skeleton, shot_motion)  # a shot's frames in the library's feature space
+    skel, motion, up = to_y_up(shot_skeleton, shot_motion, up)   # a Z-up shot in the library's axes
+    q = lib.features(sk.key, skel, motion)     # a shot's frames in the library's feature space
     hits = lib.query(sk.key, q, k=8)           # Hits: node, clip, time (s), frame, distance (M, k)
     lib.skeleton_for(joint_names)              # the library skeleton of a shot, or None
 
@@ -40,6 +41,7 @@ _LAZY = {
     "Hits": ".store",
     "build_library": ".building",
     "BuildReport": ".building",
+    "to_y_up": ".sources",
     "compose": ".compose",
     "ComposeRequest": ".compose",
 }

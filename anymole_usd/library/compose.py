@@ -219,7 +219,7 @@ def _read_keys(shot: str, lib: Library, sk: SkeletonInfo, duration: float):
 
     from anymole_usd.reading import authored_times, find_bindings, open_stage, read_motion, skel_space_up
 
-    from .sources import _to_y_up
+    from .sources import to_y_up
 
     stage = open_stage(shot)
     names = list(sk.joint_names)
@@ -228,7 +228,7 @@ def _read_keys(shot: str, lib: Library, sk: SkeletonInfo, duration: float):
             continue
         times = authored_times(stage.GetPrimAtPath(b.animation_path))
         m = read_motion(stage, b, times=times, file=shot)
-        skel, m, _ = _to_y_up(b.skeleton, m, skel_space_up(stage, b.skeleton_path))
+        skel, m, _ = to_y_up(b.skeleton, m, skel_space_up(stage, b.skeleton_path))
         order = [skel.short_names.index(n) for n in names]
         m = m.select(np.arange(m.num_frames))
         m.rotations, m.translations, m.scales = m.rotations[:, order], m.translations[:, order], m.scales[:, order]

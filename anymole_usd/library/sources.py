@@ -165,7 +165,7 @@ def _read_usd(path: str) -> tuple[list[SourceClip], list[str], list[str]]:
         for a, e, step in runs:
             label = b.animation_path if len(runs) == 1 else f"{b.animation_path}[{times[a]:g}:{times[e]:g}]"
             part = _reindexed(motion.select(np.arange(a, e + 1)), tcps / step)
-            skeleton, part, up_out = _to_y_up(b.skeleton, part, up)
+            skeleton, part, up_out = to_y_up(b.skeleton, part, up)
             clips.append(SourceClip(label=label, skeleton=skeleton, motion=part, up_axis=up_out,
                                     meters_per_unit=mpu, start=float(times[a] / tcps), tags=tags,
                                     has_mesh=has_mesh, skeleton_prim=b.skeleton_path))
@@ -186,8 +186,10 @@ def dense_runs(times: np.ndarray) -> list[tuple[int, int, float]]:
             if b - a + 1 >= MIN_FRAMES]
 
 
-def _to_y_up(skeleton: Skeleton, motion: Motion, up: str) -> tuple[Skeleton, Motion, str]:
-    """Turn a Z-up rig to Y-up as the importers do; other ups are kept (recorded per skeleton)."""
+def to_y_up(skeleton: Skeleton, motion: Motion, up: str) -> tuple[Skeleton, Motion, str]:
+    """A skeleton and motion in the library's axes: a Z-up rig turned Y-up as the importers turn it
+    (roots rotated); other ups are kept (recorded per skeleton). Use it on a shot before
+    :meth:`Library.features` (``up`` from ``reading.skel_space_up``)."""
     if up == "Y" or up not in ("Z",):
         return skeleton, motion, up
     from anymole_usd.plugins.io.axes import up_axis_rotation, transform_scene
