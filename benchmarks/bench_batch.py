@@ -2,8 +2,9 @@
 
     nice -n 10 python benchmarks/bench_batch.py [--data ../shared/data] [--shots 20] [--repeat 3] [--no-write]
 
-Twenty shots (half copies of the CesiumMan example, half 90-frame Bandai takes
-imported from BVH with 30 frames of context and two keys), default prior.
+Twenty shots (half copies of the CesiumMan example, 48 frames; half whole
+Bandai takes, 59-402 frames at 30 fps, imported from BVH with the first
+quarter as context and keys at 1/2, 3/4 and the end), default prior.
 Everything runs end to end as a user would (`anymole-usd batch DIR --json`
 in a subprocess, interpreter start-up included), each repeat on fresh copies,
 1- and 2-worker runs interleaved so a change of load hits both. Reference
@@ -37,15 +38,15 @@ def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def bvh_shot(source: str, out: str, frames: int = 90, context: int = 30) -> None:
-    """A take cut to ``frames`` frames at 30 fps with only the context and two keys left."""
+def bvh_shot(source: str, out: str) -> None:
+    """A whole take at 30 fps with only its first quarter (context) and keys at 1/2, 3/4 and the end left."""
     from pxr import Sdf
 
     from anymole_usd.plugins.io.base import ImportOptions
     from anymole_usd.plugins.io.convert import import_to_usd
 
-    import_to_usd(source, out, ImportOptions(frames=slice(0, frames), fps=30.0))
-    keep = set(range(context)) | {frames * 2 // 3, frames - 1}
+    frames = import_to_usd(source, out, ImportOptions(fps=30.0))["animations"][0]["frames"]
+    keep = set(range(frames // 4)) | {frames // 2, frames * 3 // 4, frames - 1}
     layer = Sdf.Layer.FindOrOpen(out)
     paths: list = []
     layer.Traverse(Sdf.Path.absoluteRootPath, lambda p: paths.append(p) if p.IsPropertyPath() else None)
@@ -162,7 +163,8 @@ def render(rows: dict, resume: list, n: int, ray_init: float | None, repeat: int
     lines = [
         f"`nice -n 10 python benchmarks/bench_batch.py` ({machine()}; the 2 cores shared with other "
         f"agents' work: load averages 1/5/15 min before each run are listed). {n} shots, half CesiumMan "
-        f"example copies, half 90-frame Bandai takes with gaps, default prior; `anymole-usd batch DIR --json` "
+        f"example copies (48 frames), half whole Bandai takes (59-402 frames, first quarter context, keys at "
+        f"1/2, 3/4 and the end), default prior; `anymole-usd batch DIR --json` "
         f"end to end in a subprocess, fresh copies every run, median of {repeat} (best in brackets).",
         "",
         "| run | wall s | shots / min | sum of shot seconds | load before each run |",

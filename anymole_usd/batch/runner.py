@@ -22,6 +22,10 @@ def run_batch(inputs: list[str], options: InbetweenOptions | None = None, *, wor
     from a worker thread, pool only), "retry" (attempt, error) and "finished"
     (result). A shot's bad input fails that shot only; a bad option for every
     shot (unknown prior, bad --param) raises InputError before anything runs.
+
+    The pool starts shot processes with multiprocessing's forkserver, so a
+    script calling this must guard its entry point with
+    ``if __name__ == "__main__":`` (each shot process imports the main module).
     """
     options = options or InbetweenOptions()
     on_event = on_event or (lambda *a, **k: None)

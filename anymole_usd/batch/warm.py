@@ -16,6 +16,9 @@ ANYMOLE = (
     "pipeline", "reading", "timeline", "writing", "layering", "schema", "animation_specs", "settings",
     "transaction", "journal", "atomic_files", "locks", "layer_bytes", "usda_edit",
     "plugins.priors.interp",
+    # Each forked child re-runs the batch's main module (multiprocessing's rule for forkserver
+    # children): for the `anymole-usd` script that is this import, cached once here.
+    "cli.main",
 )
 
 
