@@ -137,23 +137,20 @@ def save(journal: Journal) -> None:
 
 
 def keep_original(journal: Journal, path: str) -> dict:
-    """Copy ``path``'s bytes into the journal's originals (content-addressed), verified; returns their digest."""
-    record = atomic_files.digest(path)
-    dest = os.path.join(journal.originals_dir, record["sha256"])
-    if not atomic_files.same(dest, record):
-        os.makedirs(journal.originals_dir, exist_ok=True)
-        atomic_files.copy_file(path, dest)
-        if not atomic_files.same(dest, record):
-            raise OSError(f"backup of {path} did not verify after writing")
-    return record
+    """Keep ``path``'s current bytes among the journal's originals; returns their digest."""
+    with open(path, "rb") as fh:
+        return keep_original_bytes(journal, fh.read())
 
 
 def keep_original_bytes(journal: Journal, data: bytes) -> dict:
+    """Keep ``data`` in the journal's originals (content-addressed, written atomically and verified)."""
     record = atomic_files.digest_bytes(data)
     dest = os.path.join(journal.originals_dir, record["sha256"])
     if not atomic_files.same(dest, record):
         os.makedirs(journal.originals_dir, exist_ok=True)
         atomic_files.write_bytes(dest, data)
+        if not atomic_files.same(dest, record):
+            raise OSError(f"the kept copy {dest} did not verify after writing")
     return record
 
 

@@ -57,9 +57,9 @@ def render_file(path: str, out_dir: str, *, views: Sequence[str] | None = None, 
         if scene.stage is None:
             raise InputError("--camera needs a USD file", file=path, prim=cam_path)
         usd_cams.append(read_usd_camera(scene.stage, cam_path, scene.motion.times, size[1], size[0], file=path))
-    names = list(views) + [c.names[0] for c in usd_cams]
-    if len(set(names)) != len(names):
-        raise InputError(f"two views share a name: {', '.join(names)}")
+    view_names = list(views) + [c.names[0] for c in usd_cams]
+    if len(set(view_names)) != len(view_names):
+        raise InputError(f"two views share a name: {', '.join(view_names)}")
     renderer = Renderer(scene.character, device=device, ground=ground)
     pose = renderer.pose(scene.motion)
     sets = [renderer.auto_cameras(pose, views=views, size=size, follow=follow)] if views else []
