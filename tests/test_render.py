@@ -454,7 +454,7 @@ def test_cli_render_failure_leaves_nothing(tmp_path, data_dir, monkeypatch):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
 
-    def boom(self, images):
+    def boom(self, images, times=None):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(outputs.RenderWriter, "add", boom)
