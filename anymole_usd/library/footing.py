@@ -22,6 +22,8 @@ from anymole_usd import kinematics
 from anymole_usd.skeleton import Skeleton
 
 RAMP = 0.15  # s
+MAX_MOVE = 0.1  # of the character size: a foot needing more than this is not pinned
+POP = 0.01  # of the character size: a knee step growing more than this in a frame undoes the pinning
 
 
 def lock_stances(skeleton: Skeleton, frame, size: float, fps: float, source, blended, jumps: np.ndarray,
@@ -53,22 +55,43 @@ def lock_stances(skeleton: Skeleton, frame, size: float, fps: float, source, ble
         moves = np.zeros((n, 3))
         weight = np.zeros(n)
         for f in jumps:  # a few dozen jumps, each a vectorised window
-            if f < 1 or not (labels[f - 1, k] and labels[f, k]):
+            # Labels one frame away from the jump: velocities across the source's discontinuity lie.
+            if f < 2 or f + 1 >= n or not (labels[f - 2, k] and labels[f + 1, k]):
                 continue
-            run = labels[f:min(n, f + hold), k]
+            run = labels[f + 1:min(n, f + hold), k]
+            run = np.concatenate([[True], run])
             length = int(np.argmin(run)) if not run.all() else len(run)
             span = np.arange(f, min(n, f + length + ramp))
             w = np.where(span < f + length, 1.0, 1.0 - _smooth((span - (f + length) + 1) / ramp))
             d = out_pos[f - 1, c] - out_pos[span, c]
             d -= (d @ up)[:, None] * up  # horizontal only: the source's own lift is kept
+            if np.linalg.norm(d, axis=1).max() > MAX_MOVE * size:
+                continue  # the clips place this foot elsewhere: a stretched leg would pop, leave it to the blend
             take = w > weight[span]
             moves[span[take]] = w[take, None] * d[take]
             weight[span[take]] = w[take]
         frames = np.flatnonzero(weight > 0)
         if len(frames):
+            before = r.copy()
             target = kinematics.global_positions(skeleton.parents, r, t, s)[:, e] + moves
             two_bone_ik(skeleton, r, t, s, (a, b, e), target, frames)
+            _undo_pops(skeleton, before, r, t, s, b, weight > 0, size)
     return r
+
+
+def _undo_pops(skeleton: Skeleton, before, r, t, s, knee: int, touched: np.ndarray, size: float) -> None:
+    """Put back the rotations of every pinned window where the knee jumps (a bend-plane flip of a
+    nearly straight leg): its per-frame step may not grow by more than ``POP`` sizes."""
+    p0 = kinematics.global_positions(skeleton.parents, before, t, s)[:, knee]
+    p1 = kinematics.global_positions(skeleton.parents, r, t, s)[:, knee]
+    grow = np.linalg.norm(np.diff(p1, axis=0), axis=1) - np.linalg.norm(np.diff(p0, axis=0), axis=1)
+    bad = np.zeros(len(r), dtype=bool)
+    bad[1:] |= grow > POP * size
+    bad[:-1] |= grow > POP * size
+    d = np.diff(np.concatenate([[0], touched.astype(np.int8), [0]]))
+    for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):  # per pinned window
+        if bad[a:b].any():
+            r[a:b] = before[a:b]
 
 
 def _smooth(u: np.ndarray) -> np.ndarray:
