@@ -108,6 +108,8 @@ PARAMS = Parameters(
     Param("clean_steps", True, "on a filled gap where a planted foot slides: pin the stances and lift the steps"),
     Param("clean_glide", 0.5, "character sizes a low foot must slide in a filled gap before the cleanup touches it",
           min=0),
+    Param("clean_ratio", 5.0, "... and x what the shot's own low feet slide in as much time (footwork that "
+          "slides, a hand on a table: left alone)", min=0),
 )
 
 
@@ -122,6 +124,7 @@ class GraphPrior(Prior):
         self.fallbacks: list[dict] = []
         self.stats: dict = {}  # size of the last graph built (nodes, edges, transitions, alive nodes)
         self.feet: Feet | None = None
+        self.context_glide = 0.0  # sizes per second a low contact joint of the shot's own motion slides
         self.admitted = np.zeros(0, dtype=bool)  # per reference run: kept in the graph
         self._own_runs = 0
         self._outside = False
@@ -198,6 +201,10 @@ class GraphPrior(Prior):
                             self.option("jump_penalty"), self.option("prune"), self.option("max_transitions"))
         # Contact joints and ground levels from every frame on this skeleton, admitted or not.
         self.feet = find_feet(request.skeleton, np.concatenate(positions), frame)
+        # How far this character's low contact joints glide per second in the shot's own motion: what
+        # the contact cleanup must not take for an artefact (footwork that slides, a hand on a table).
+        own_glide = sum(glide(self.feet, p) for p in positions[:own])
+        self.context_glide = own_glide / max(sum(len(p) - 1 for p in positions[:own]) / fps, 1e-9)
         keep = self._admitted(graph, data, own)
         self.admitted = keep[own:]
         self._own_runs = own
@@ -314,8 +321,12 @@ class GraphPrior(Prior):
             return part
         r, t, s, rate = _with_ends(filled, gap, part)
         positions = kinematics.global_positions(request.skeleton.parents, r, t, s)
-        if glide(self.feet, positions) <= self.option("clean_glide"):
-            return part  # no planted foot slides: nothing for the cleanup to fix, so nothing it may spoil
+        slide = glide(self.feet, positions)
+        seconds = (gap.end - gap.start) / filled.fps
+        if slide <= max(self.option("clean_glide"), self.option("clean_ratio") * self.context_glide * seconds):
+            # No planted foot slides, or no more than the shot's own feet do in as much time: nothing for
+            # the cleanup to fix, so nothing it may spoil.
+            return part
         r = clean_steps(self.feet, request.skeleton, r, t, s, rate)
         return r[1:-1], part[1], part[2]
 

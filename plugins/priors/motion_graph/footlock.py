@@ -40,25 +40,64 @@ class Feet:
 
 
 def find_feet(skeleton: Skeleton, positions: np.ndarray, frame: BodyFrame) -> Feet:
-    """Contact joints and their IK chains, from the graph's frames."""
+    """Contact joints and their IK chains, from the graph's frames.
+
+    A skeleton whose every contact joint is on a finger (a hand-only rig resting on a table) has no
+    feet: nothing carries its weight, so nothing is pinned or lifted."""
     joints = contact_joints(skeleton, positions, frame.up, frame.size)
+    if len(joints) and all(on_finger(skeleton, int(j)) for j in joints):
+        joints = joints[:0]
     ground = ground_levels(positions, joints, frame.up)
-    parents = skeleton.parents
-    inside = np.zeros(skeleton.num_joints, dtype=bool)
+    chains = np.array([leg_chain(skeleton.parents, positions, c, frame) for c in joints],
+                      dtype=np.int64).reshape(len(joints), 3)
+    return Feet(joints, ground, chains, frame.up, frame.size)
+
+
+def on_finger(skeleton: Skeleton, joint: int) -> bool:
+    """Whether a joint or one of its two nearest ancestors is named as a finger (thumb, index, middle, ring,
+    pinky, finger: any naming convention, ``retarget.naming``), not a toe."""
+    from anymole_usd.plugins.retarget.naming import parse
+
+    for _ in range(3):
+        if joint < 0:
+            return False
+        name = parse(skeleton.short_names[joint])
+        if "digit" in name.roles:
+            return name.digit != "toe"
+        joint = int(skeleton.parents[joint])
+    return False
+
+
+CHAIN_SEARCH = 4  # the effector is the contact joint or one of its 3 nearest ancestors
+
+
+def leg_chain(parents: np.ndarray, positions: np.ndarray, contact: int, frame: BodyFrame) -> tuple[int, int, int]:
+    """(hip, knee, effector) of the limb that carries ``contact``, or (-1, -1, -1).
+
+    The effector is the contact joint or one of its nearest ancestors, chosen so the two bones above it
+    are the limb's longest pair (the larger of the two bones' shorter one): thigh and shin for a
+    humanoid (Foot, not ToeBase over a Mixamo toe chain, whose foot and toe bones would otherwise bend
+    the ankle to move the toe tip), upper and lower arm for a knuckle-walking hand. Shorter segments
+    below it (toe, toe tip, heel) ride along: the effector keeps its global orientation."""
+    inside = np.zeros(len(parents), dtype=bool)
     inside[frame.joints] = True
-    chains = np.full((len(joints), 3), -1, dtype=np.int64)
-    for k, c in enumerate(joints):
-        p = parents[c]
-        if p < 0 or parents[p] < 0:
-            continue
-        bone = np.linalg.norm(positions[:, c] - positions[:, p], axis=-1).mean()
-        upper = np.linalg.norm(positions[:, p] - positions[:, parents[p]], axis=-1).mean()
-        e = p if bone < 0.5 * upper else c  # a short toe segment rides on the ankle
+
+    def length(j: int) -> float:  # mean length of the bone from j's parent to j
+        return float(np.linalg.norm(positions[:, j] - positions[:, parents[j]], axis=-1).mean())
+
+    best, best_len = (-1, -1, -1), 0.0
+    e = contact
+    for _ in range(CHAIN_SEARCH):
+        if e < 0:
+            break
         b = parents[e]
         a = parents[b] if b >= 0 else -1
         if a >= 0 and inside[a] and a != frame.traj_joint:
-            chains[k] = (a, b, e)
-    return Feet(joints, ground, chains, frame.up, frame.size)
+            shorter = min(length(e), length(b))
+            if shorter > best_len * (1 + 1e-6):
+                best, best_len = (int(a), int(b), int(e)), shorter
+        e = b
+    return best
 
 
 def planted(feet: Feet, positions: np.ndarray, fps: float) -> np.ndarray:

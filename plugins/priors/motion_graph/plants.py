@@ -22,6 +22,9 @@ the source's labels:
    so nothing moves fast near the ground.
 4. A swinging contact joint is lifted to at least ``LIFT`` x size x sin(pi u)
    above the ground (u: progress through the swing), so a step clears the floor.
+   A stance the in-between sinks below the ground is raised onto it (fading
+   out towards the known samples, which may themselves sink a foot: there the
+   swing's floor starts or ends at that depth, so no step jumps in height).
 5. Two-bone IK bends the leg to the corrected position.
 
 The known samples at both ends are never moved (every correction is zero there
@@ -35,7 +38,7 @@ from anymole_usd import kinematics
 from anymole_usd.skeleton import Skeleton
 
 from .assembly import smoothstep
-from .footlock import Feet, intervals, two_bone_ik
+from .footlock import Feet, edge_window, intervals, two_bone_ik
 
 STANCE_HEIGHT = 0.02  # of the character size above the joint's ground level
 SPLIT = 0.02  # of the character size: a stance drifting further is two plants and a step
@@ -88,6 +91,7 @@ def plan(feet: Feet, positions: np.ndarray, fps: float) -> np.ndarray:
     low = height < STANCE_HEIGHT * size
     swing = max(1, int(round(SWING * fps)))
     steps = np.arange(m)
+    edge = edge_window(m, max(1, swing // 2))
     out = np.zeros_like(p)
     for k in range(len(feet.joints)):
         plants = stances(low[:, k], path[:, k], swing, SPLIT * size, STRIDE * size)
@@ -116,7 +120,10 @@ def plan(feet: Feet, positions: np.ndarray, fps: float) -> np.ndarray:
         if not stance[last]:
             knots.append((last, np.zeros(3)))
         knots.sort(key=lambda kv: kv[0])
-        lift = np.zeros(m)
+        # A stance the in-between sinks below the ground is raised onto it (not at the known samples: the
+        # raise fades in and out over half a swing at the gap's ends).
+        lift = np.where(stance, np.maximum(-height[:, k], 0.0), 0.0) * edge
+        standing = height[:, k] + lift
         for (a, da), (b, db) in zip(knots[:-1], knots[1:]):
             inside = (steps > a) & (steps < b) & ~stance
             if b - a < 2 or not inside.any():
@@ -125,7 +132,11 @@ def plan(feet: Feet, positions: np.ndarray, fps: float) -> np.ndarray:
             offset[inside] = da + smoothstep(u)[:, None] * (db - da)
             travel = np.linalg.norm(flat[b, k] + db - flat[a, k] - da) + path[b, k] - path[a, k]
             if travel > SPLIT * size:  # a foot that moves must clear the floor; one that stays need not
-                lift[inside] = np.maximum(LIFT * size * np.sin(np.pi * u) - height[inside, k], 0.0)
+                # The floor starts and ends at the stance heights (the ground, or below it near a known
+                # sample that sinks a foot), so a swing leaves and lands without a jump in height.
+                floor = (LIFT * size * np.sin(np.pi * u) + (1 - u) * min(standing[a], 0.0)
+                         + u * min(standing[b], 0.0))
+                lift[inside] = np.maximum(floor - height[inside, k], 0.0)
         out[:, k] = offset + lift[:, None] * up
     out[[0, last]] = 0.0
     return out
