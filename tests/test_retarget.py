@@ -66,7 +66,8 @@ def test_solver_reaches_consistent_targets(data_dir, one_torch_thread):
     rng = np.random.default_rng(1)
     r0, t0, s0 = kinematics.decompose_matrices(sk.rest_transforms)
     n = 6
-    truth = rot.multiply(np.broadcast_to(r0, (n,) + r0.shape), rot.exp_map(rng.normal(size=(n, sk.num_joints, 3)) * 0.3))
+    turn = rot.exp_map(rng.normal(size=(n, sk.num_joints, 3)) * 0.3)
+    truth = rot.multiply(np.broadcast_to(r0, (n,) + r0.shape), turn)
     t = np.broadcast_to(t0, (n,) + t0.shape).copy()
     s = np.broadcast_to(s0, (n,) + s0.shape).copy()
     targets = kinematics.global_positions(sk.parents, truth, t, s)

@@ -24,7 +24,6 @@ from anymole_usd import kinematics
 from anymole_usd import rotations as rot
 from anymole_usd.contacts import contact_joints, ground_levels
 from anymole_usd.plugins.priors.motion_graph.footlock import Feet, planted, two_bone_ik
-from anymole_usd.skeleton import Skeleton
 
 from .adapt import Adapted
 from .mapping import Mapping

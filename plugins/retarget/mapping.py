@@ -13,9 +13,10 @@
    anchors of both skeletons form the same tree.
 3. The joints between two consecutive anchors are aligned by dynamic
    programming on their position along the chain (fraction of its length,
-   of the joint and of the end of the bone it turns) and their names' roles; joints may stay unmatched (three spine joints
-   against one). Below matched ends, fingers and toe tips are matched by
-   finger names and direction.
+   of the joint and of the end of the bone it turns) and their names'
+   roles; joints may stay unmatched (three spine joints against one).
+   Below matched ends, fingers and toe tips are matched by finger names
+   and direction.
 4. Each chain (anchor to anchor) gets a confidence in [0, 1]: agreement of
    names where both sides have them, and of rest geometry (chain direction,
    positions along it) always; a chain matched by topology alone is capped
@@ -179,7 +180,8 @@ def _consistent(src: Body, tgt: Body, a: tuple[int, int], b: tuple[int, int]) ->
             and src.ancestor[b[0], a[0]] == tgt.ancestor[b[1], a[1]])
 
 
-def anchors(src: Body, tgt: Body, ends: list[tuple[int, int]], fixed: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+def anchors(src: Body, tgt: Body, ends: list[tuple[int, int]],
+            fixed: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
     """Anchor pairs that keep the hierarchy order: ``fixed`` (user) first, then ends, common ancestors, roots."""
     strength: dict[tuple[int, int], float] = {}
     for pair in ends:
