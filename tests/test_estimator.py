@@ -455,8 +455,18 @@ def test_stage_plugin_takes_json_parameters():
     stage = stage_cls(steps=5, views=["front"], augmentation={"translate": 0.05})
     assert stage.settings.steps == 5 and stage.settings.views == ("front",)
     assert stage.settings.augmentation.translate == 0.05 and stage.settings.augmentation.brightness == 0.3
-    with pytest.raises(InputError, match="unknown estimator parameter"):
+    with pytest.raises(InputError, match="unknown parameter"):
         stage_cls(stepz=5)
+    with pytest.raises(InputError, match="steps"):
+        stage_cls(steps=0)
+    # the declaration lists every setting with the same default
+    from anymole_usd.plugins.estimator.training import EstimatorSettings
+
+    defaults = EstimatorSettings().to_dict()
+    spec = stage_cls.param_spec.defaults()
+    assert set(spec) - {"cache_dir", "device"} == set(defaults)
+    assert all(spec[k] == defaults[k] or k in ("views", "augmentation") for k in defaults)
+    assert tuple(spec["views"]) == tuple(defaults["views"])
     assert set(registry.names("backbones")) >= {"cnn", "dinov2"}
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from anymole_usd.errors import ModelUnavailableError
+from anymole_usd.parameters import Param, Parameters
 
 BACKBONE_MODEL_ENV = "ANYMOLE_USD_BACKBONE_MODEL"
 DEFAULT_DINOV2 = "facebook/dinov2-with-registers-base"
@@ -73,6 +74,8 @@ class Backbone(nn.Module):
 class CnnBackbone(Backbone):
     """A small CNN trained from scratch: stride-2 conv stages with residual blocks, features at 1/8 and 1/16."""
 
+    param_spec = Parameters()  # trained from scratch: no model to name
+
     name = "cnn"
     size_multiple = 16
     default_input_size = 128  # a 256x256 render is seen at 128x128: CPU training in minutes
@@ -100,6 +103,11 @@ class CnnBackbone(Backbone):
 
 class Dinov2Backbone(Backbone):
     """Frozen DINOv2 (with registers) patch features at stride 14, through transformers."""
+
+    param_spec = Parameters(
+        Param("model", None, f"DINOv2 folder or hub id (default: ${BACKBONE_MODEL_ENV} or {DEFAULT_DINOV2})",
+              nullable=True),
+    )
 
     name = "dinov2"
     default_input_size = 448

@@ -14,7 +14,11 @@ docs/benchmarks.md (Mimicking, "Estimator targets"):
   the pose's 2D size. The two are blended per frame with weight
   ``exp(-d / relief_tau)`` on the nearest 2D distance ``d``: a gait whose cycle
   the context shows takes the retrieved relief, a pose the context never shows
-  keeps the network's;
+  keeps the network's. A front view cannot tell which leg is in front, so
+  retrieval can pick the mirrored phase: its reliability is measured on the
+  known poses themselves (each retrieved from the others more than 0.25 s
+  away, against its true relief) and the weight is scaled down by
+  ``(relief_reliable / error)^2`` when that error exceeds ``relief_reliable``;
 - **temporal smoothing anchored at the keyframes** (``target_smoothing``):
   each gap's 2D joints and depths, with the known poses' exact projections at
   both ends, are smoothed by a Whittaker smoother (second differences weighted
@@ -53,14 +57,28 @@ def _normalised(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return c / np.maximum(s, 1e-9)[:, None, None], s
 
 
+def retrieval_error(poses: np.ndarray, relief: np.ndarray, times: np.ndarray, window: float) -> float:
+    """Mean relief error of retrieving each known pose from the others more than ``window`` time codes away
+    (``poses`` (K, J, 2) normalised 2D, ``relief`` (K, J)); inf when no pose has such a neighbour."""
+    times = np.asarray(times, np.float64)
+    dist = ((poses[:, None] - poses[None]) ** 2).sum(-1).mean(-1)
+    dist[np.abs(times[:, None] - times[None]) <= window] = np.inf
+    best = dist.argmin(1)
+    ok = np.isfinite(dist[np.arange(len(dist)), best])
+    return float(np.abs(relief[ok] - relief[best[ok]]).mean()) if ok.any() else float("inf")
+
+
 def blended_depth(pred2d: np.ndarray, pred_depth: np.ndarray, known2d: np.ndarray, known_depth: np.ndarray,
-                  observed: np.ndarray, focal: float, *, neighbours: int = 3, tau: float = 0.005,
-                  mode: str = "blend") -> tuple[np.ndarray, np.ndarray]:
+                  observed: np.ndarray, focal: float, *, neighbours: int = 3, tau: float = 0.02,
+                  mode: str = "blend", known_times: np.ndarray | None = None, window: float = 0.0,
+                  reliable: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Depths (N, J) whose relief blends the network's with the nearest known poses'; and the weight (N,).
 
     The mean depth of the observed joints (the character's distance) is kept; so
-    are unobserved joints. ``mode``: ``blend`` (weight ``exp(-d / tau)``),
-    ``nearest`` (weight 1) or ``network`` (weight 0).
+    are unobserved joints. ``mode``: ``blend`` (weight ``exp(-d / tau)``, scaled by
+    ``min(1, (reliable / e)^2)`` where ``e`` is :func:`retrieval_error` on the known
+    poses at ``known_times`` with ``window``, when those are given), ``nearest``
+    (weight 1) or ``network`` (weight 0).
     """
     obs = np.asarray(observed, bool)
     z = np.asarray(pred_depth, np.float64).copy()
@@ -82,6 +100,9 @@ def blended_depth(pred2d: np.ndarray, pred_depth: np.ndarray, known2d: np.ndarra
     zc = zo.mean(1)
     net_relief = (zo - zc[:, None]) / (ps * zc / focal)[:, None]
     w = np.ones(len(z)) if mode == "nearest" else np.exp(-dk[:, 0] / max(tau, 1e-12))
+    if mode == "blend" and known_times is not None:
+        err = retrieval_error(kn, known_relief, known_times, window)
+        w = w * min(1.0, (reliable / max(err, 1e-12)) ** 2)
     relief = w[:, None] * retrieved + (1 - w[:, None]) * net_relief
     z[:, obs] = zc[:, None] + relief * (ps * zc / focal)[:, None]
     return z, w
@@ -140,7 +161,9 @@ def estimator_targets(targets, renders, images: np.ndarray, grid, known, skel, c
     known2d, known_depth = project_known(known, skel, camera)
     depth, weight = blended_depth(pred.joints2d, pred.depth, known2d, known_depth, est.observed_joints, focal,
                                   neighbours=int(prior.option("relief_neighbours")),
-                                  tau=float(prior.option("relief_tau")), mode=str(prior.option("relief")))
+                                  tau=float(prior.option("relief_tau")), mode=str(prior.option("relief")),
+                                  known_times=known.times, window=0.25 * known.fps,
+                                  reliable=float(prior.option("relief_reliable")))
     j2d = np.zeros((len(grid.times), skel.num_joints, 2))
     dep = np.ones((len(grid.times), skel.num_joints))
     rows = known.index_of(grid.times[grid.known])

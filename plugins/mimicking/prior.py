@@ -50,9 +50,9 @@ PARAMS = Parameters(
     Param("lambda_pos", 7000.0, "weight pulling the root to the keyframe-interpolated root", min=0.0),
     Param("lambda_rot", 30000.0, "weight pulling rotations to the previous frame's", min=0.0),
     Param("image_size", 64, "height in pixels the image term renders at (0: the frames' size)", min=0),
-    Param("translations", "animated", "translations mimicking optimises: the roots' and the top-most animated "
-          "joints' (a trajectory root's child), others interpolated; or the roots' only, others copied from the "
-          "neighbour frame (before)", choices=("animated", "roots")),
+    Param("translations", "animated", "translations optimised: the roots' and the top-most animated joints' "
+          "(others interpolated), or the roots' only (others from the neighbour frame, as before)",
+          choices=("animated", "roots")),
     Param("depth_term", "absolute", "estimator depth in the joint term", choices=("absolute", "relative", "none")),
     Param("device", "cpu", "torch device for mimicking and the video model"),
     Param("estimator_steps", 400, "joint estimator training steps", min=1),
@@ -60,11 +60,13 @@ PARAMS = Parameters(
           "estimator's own", choices=("interp", "estimator")),
     Param("relief", "blend", "joint depths about the character's mean: the network's, the nearest known poses', "
           "or blended by 2D pose distance", choices=("blend", "network", "nearest")),
-    Param("relief_tau", 0.005, "blend: distance (mean squared, unit-spread 2D skeletons) at which the known poses' "
+    Param("relief_tau", 0.02, "blend: distance (mean squared, unit-spread 2D skeletons) at which the known poses' "
           "relief weighs 1/e", min=0.0, min_exclusive=True),
+    Param("relief_reliable", 0.05, "blend: retrieval error on the known poses (0.25 s left out, relief in units of "
+          "the 2D spread) up to which the retrieved relief keeps its full weight", min=0.0, min_exclusive=True),
     Param("relief_neighbours", 3, "known poses averaged (inverse-distance weights) for the retrieved relief", min=1),
-    Param("target_smoothing", 2.0, "Whittaker smoothing of the estimator's joints over each gap, keyframes held "
-          "(0: off)", min=0.0),
+    Param("target_smoothing", 0.0, "Whittaker smoothing of the estimator's joints over each gap, keyframes held "
+          "(0: off; helped the walk, hurt the run: docs/benchmarks.md)", min=0.0),
     Param("keep_artifacts", None, "folder to keep renders, frames and predictions in", nullable=True),
     Param("character", None, "render Character (programmatic use only)", type=object, nullable=True),
     # diffusion video source (None: the model family's default)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from anymole_usd.motion import Motion
+from anymole_usd.parameters import Param, Parameters
 
 from .cameras import VIEWS, Cameras
 from .character import Character
@@ -23,12 +24,32 @@ from .character import Character
 class RenderStage:
     name = "render"
     description = "Multi-view ray-cast renders (Warp) of a character's motion, with 2D joint annotations"
+    param_spec = Parameters(
+        Param("views", VIEWS, "views to render: front, left, right, back (list or comma-separated)", type=object),
+        Param("size", (256, 256), "image size (height, width) or \"HxW\"", type=object),
+        Param("follow", False, "cameras follow the character instead of framing the whole clip"),
+        Param("ground", True, "draw the ground plane"),
+        Param("shadows", True, "cast shadows on the ground"),
+        Param("device", None, "Warp device (cpu, cuda:0; default: CUDA when present)", nullable=True),
+    )
 
-    def __init__(self, *, views: tuple[str, ...] = VIEWS, size: tuple[int, int] = (256, 256), follow: bool = False,
-                 ground: bool = True, shadows: bool = True, device: str | None = None, **extra: Any) -> None:
-        self.params = {"views": tuple(views), "size": tuple(int(s) for s in size), "follow": bool(follow),
-                       "ground": bool(ground), "shadows": bool(shadows), **extra}
-        self.device = device
+    def __init__(self, **params: Any) -> None:
+        from anymole_usd.errors import InputError
+
+        from .render_job import parse_views
+        from .views import parse_size
+
+        p = self.param_spec.resolve(params, owner="render stage")
+        size = p["size"]
+        try:
+            size = parse_size(size) if isinstance(size, str) else tuple(int(s) for s in size)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"render stage: bad value {p['size']!r} for size: {exc}") from None
+        if len(size) != 2 or min(size) <= 0:
+            raise InputError(f"render stage: bad value {p['size']!r} for size (height, width)")
+        self.params = {"views": tuple(parse_views(p["views"])), "size": size, "follow": p["follow"],
+                       "ground": p["ground"], "shadows": p["shadows"]}
+        self.device = p["device"]
 
     def parameters(self) -> dict:
         return dict(self.params)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from anymole_usd.errors import InputError, ModelUnavailableError
+from anymole_usd.parameters import Param, Parameters
 
 from anymole_usd.settings import resolve
 
@@ -40,12 +41,13 @@ def character_name(prim_path: str) -> str:
 
 
 class Captioner:
-    """Base class: ``caption(frames, prim_path) -> prompt``."""
+    """Base class: ``caption(frames, prim_path) -> prompt``; parameters declared in ``param_spec``."""
 
     name = ""
+    param_spec: Parameters = Parameters()
 
     def __init__(self, **params: Any) -> None:
-        self.params = dict(params)
+        self.params = self.param_spec.validate(params, owner=f"{self.name or type(self).__name__} captioner")
 
     def caption(self, frames: Sequence[np.ndarray], prim_path: str = "") -> str:  # pragma: no cover - interface
         raise NotImplementedError
@@ -56,6 +58,9 @@ class FixedPromptCaptioner(Captioner):
 
     name = "fixed"
     TEMPLATE = "a 3D rendered {name} moving naturally, full body, plain background, static camera"
+    param_spec = Parameters(
+        Param("template", TEMPLATE, "prompt template; {name} is the character's name from its prim path"),
+    )
 
     def caption(self, frames: Sequence[np.ndarray] = (), prim_path: str = "") -> str:
         return self.params.get("template", self.TEMPLATE).format(name=character_name(prim_path))
@@ -65,6 +70,12 @@ class TransformersCaptioner(Captioner):
     """Caption the middle context frame with a transformers image-to-text model."""
 
     name = "transformers"
+    param_spec = Parameters(
+        Param("model", None, "image-to-text model folder or hub id (default: ANYMOLE_USD_CAPTION_MODEL or the "
+              "config file)", nullable=True),
+        Param("device", None, "torch device (default: cuda when present, else cpu)", nullable=True),
+        Param("max_new_tokens", 30, "longest caption in tokens", min=1, max=512),
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
