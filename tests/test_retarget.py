@@ -60,7 +60,7 @@ def test_rotation_vector_gradient_matches_finite_differences():
         assert np.allclose(vjp(g), num, atol=1e-7)
 
 
-def test_solver_reaches_consistent_targets(data_dir, one_torch_thread):
+def test_solver_reaches_consistent_targets(data_dir):
     stage = open_stage(data_dir / "usd" / "AnimLabSimpleMale.usd")
     sk = select_binding(find_bindings(stage), None, "t", need_animation=False).skeleton
     rng = np.random.default_rng(1)
@@ -103,7 +103,7 @@ def test_identity_on_the_same_skeleton(walk_usd, tmp_path):
     assert all(c["confidence"] == 1.0 for c in report["mapping"]["chains"])
 
 
-def test_contacts_held_on_a_real_walk(data_dir, one_torch_thread):
+def test_contacts_held_on_a_real_walk(data_dir):
     clip = load_source(str(data_dir / WALK))
     stage = open_stage(data_dir / "usd" / "AnimLabSimpleMale.usd")
     b = select_binding(find_bindings(stage), None, "t", need_animation=False)
