@@ -52,11 +52,14 @@ CLIPS = {
 }
 # name: (label, --param list); the first runs with a fresh estimator cache (its time is the whole chain's)
 VARIANTS = {
-    "default": ("defaults, image term off (lambda_img=0)", ["lambda_img=0"]),
-    "before": ("before: roots only, network relief", ["lambda_img=0", "translations=roots", "relief=network"]),
-    "translations": ("+ animated translations (relief=network)", ["lambda_img=0", "relief=network"]),
-    "smoothing": ("defaults + target_smoothing=2", ["lambda_img=0", "target_smoothing=2"]),
-    "image": ("defaults with the image term (lambda_img=50)", []),
+    "default": ("defaults (estimator 800 steps, no image term on the CPU)", []),
+    "before": ("before: estimator 400 steps, roots only, network relief",
+               ["estimator_steps=400", "translations=roots", "relief=network"]),
+    "translations": ("400 steps + animated translations (relief=network)", ["estimator_steps=400",
+                                                                           "relief=network"]),
+    "relief": ("400 steps + animated translations + relief blend", ["estimator_steps=400"]),
+    "smoothing": ("defaults + target_smoothing=2", ["target_smoothing=2"]),
+    "image": ("defaults + the image term (lambda_img=50)", ["lambda_img=50"]),
 }
 
 
@@ -168,7 +171,7 @@ def main() -> int:
         header = (f"Machine: {machine()} (shared with other jobs: wall times depend on the load given). "
                   f"`nice -n 10 python benchmarks/bench_video_roundtrip.py --write`: CLI only (`video prepare "
                   f"--from TRUTH`, `inbetween --video-dir JOB`, `eval --reference`), AnyMoLe protocol, "
-                  f"256x256 frames at 15 fps, estimator 400 steps. Targets (issue 16): L2P <= 0.35x interp on "
+                  f"256x256 frames at 15 fps. Targets (issue 16): L2P <= 0.35x interp on "
                   f"locomotion, <= 0.5x on the others; whole chain < 5 min for the 6 s walk.\n\n")
         update_section(SECTION, header + text)
     return 0

@@ -339,3 +339,12 @@ def test_mimicking_reports_inside_each_front(cesium_case):
     assert len(steps) >= len(case.grid.fronts)  # at least every 10 steps of every front
     fracs = [f for _, f in seen]
     assert fracs == sorted(fracs) and fracs[-1] == 1.0
+
+
+def test_image_term_default_follows_the_device():
+    from anymole_usd import registry
+
+    prior = registry.load("priors", "video")
+    assert prior().mimic_settings().lambda_img == 0.0  # CPU: costs most of the time, no measured gain
+    assert prior(device="cuda").mimic_settings().lambda_img == 50.0  # the paper's weight
+    assert prior(lambda_img=5).mimic_settings().lambda_img == 5.0
