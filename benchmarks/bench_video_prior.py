@@ -9,7 +9,10 @@ generation (30 fps stage, 2 s context, a keyframe every second after it, a
 calls, seconds and seconds per keyframe for each keyframe count. The
 tiny model says nothing about a real model's speed or quality: it measures
 the scheduling and bookkeeping around the denoiser and shows the scaling.
-The table goes to docs/benchmarks.md under "## Video prior".
+The keyframe-conditioned families (Wan VACE, Wan first-last-frame, LTX-Video;
+``--families``) are timed the same way, their windows planned over the video a
+``video prepare`` job describes (17-frame windows, 32x32, no guidance). The
+table goes to docs/benchmarks.md under "## Video prior".
 """
 from __future__ import annotations
 
@@ -33,6 +36,53 @@ def shot(num_keys: int, size: int, fps: float = 30.0):
     return known, fill, fps
 
 
+def family_rows(keys: list[int], size: int, steps: int, families: str) -> list[str]:
+    """The keyframe-conditioned families on tiny random weights: windows, transformer calls, seconds."""
+    from anymole_usd.plugins.video.families import load_transformer_family
+    from anymole_usd.plugins.video.keyed_generation import generate_keyed_video
+    from anymole_usd.plugins.video.tiny_models import save_tiny_family
+
+    import tempfile
+
+    out = ["Keyframe-conditioned families, same shots (tiny random weights, loaded through the real loader; "
+           f"{size}x{size}, {steps} steps per window, no guidance, windows of 17 frames over the job's video: "
+           "the context thinned to 15 fps, every frame to fill):", "",
+           "| family | keyframes | frames filled | windows | transformer calls | seconds | seconds per keyframe |",
+           "|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for fam in families.split(","):
+            folder = save_tiny_family(Path(tmp) / fam, fam)
+            model = load_transformer_family(folder, fam, fam, device="cpu", dtype=__import__("torch").float32)
+            calls, windows = [0], [0]
+            net = model.pipe.transformer
+            forward = net.forward
+
+            def counted(*a, _f=forward, **k):
+                calls[0] += 1
+                return _f(*a, **k)
+
+            net.forward = counted
+            call = model._call
+
+            def window(*a, _c=call, **k):
+                windows[0] += 1
+                return _c(*a, **k)
+
+            model._call = window
+            generate_keyed_video(model, *shot(1, size), window=17, steps=1, guidance_scale=1.0)  # warm-up
+            for n in keys:
+                known, fill, fps = shot(n, size)
+                calls[0] = windows[0] = 0
+                t0 = time.perf_counter()
+                generate_keyed_video(model, known, fill, fps, window=17, steps=steps, guidance_scale=1.0)
+                dt = time.perf_counter() - t0
+                out.append(f"| {fam} | {n} | {len(fill)} | {windows[0]} | {calls[0]} | {dt:.2f} | {dt / n:.2f} |")
+                print(out[-1], flush=True)
+    return out + ["", "VACE and LTX windows hold context + gap + closing keyframe (17 frames: one window per 1 s gap "
+                  "at 15 fps); first-last-frame runs once per gap. No coarse stage: the known frames condition "
+                  "the model directly.", ""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keys", default="1,2,4,8")
@@ -40,6 +90,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--families", default="wan-vace,wan-flf2v,ltx")
     args = ap.parse_args()
 
     import torch
@@ -82,6 +133,7 @@ def main() -> int:
     lines += ["", "Windows and UNet calls are exact (2 windows per keyframe, as in the official code); seconds "
               "are on a machine shared with other jobs. A real model's time is the UNet call count times its "
               "per-call cost: see docs/video-prior.md.", ""]
+    lines += family_rows([int(k) for k in args.keys.split(",")], args.size, args.steps, args.families)
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
