@@ -1,7 +1,7 @@
 """The record a run keeps beside the shot: what it wrote, and the exact bytes it replaced.
 
-``<shot folder>/.anymole/<shot name>/journal.json`` lists every file the
-run wrote, with the digest (sha256 + size) of the bytes before and after;
+``<shot folder>/.anymole/<shot name>/<command>/journal.json`` lists every
+file the last run of that command (``inbetween``, ``retarget``) wrote, with the digest (sha256 + size) of the bytes before and after;
 ``originals/<sha256>`` holds the exact earlier bytes of every file it
 replaced. Undo and crash recovery read only this record, so they work even
 when the result layer is gone, and restore a file only from a copy whose
@@ -51,8 +51,9 @@ class Journal:
     inputs: list[dict] = field(default_factory=list)  # [{path, sha256, size}] of every layer the run read
     options_digest: str = ""
     version: str = ""
-    folder: str = ""  # where this journal lives (its .anymole/<name> folder)
+    folder: str = ""  # where this journal lives (its .anymole/<name>/<command> folder)
     previous: dict | None = None  # the committed journal a pending run replaces
+    saved_at: float = 0.0  # when it was last written (orders the records of different commands)
 
     def record(self, path: str) -> FileRecord | None:
         path = os.path.abspath(path)
@@ -74,6 +75,7 @@ class Journal:
 
         d = asdict(self)
         d.pop("folder")
+        d.pop("saved_at")
         d["format"] = FORMAT
         d["shot"] = os.path.basename(self.shot)
         d["files"] = [{**asdict(r), "path": rel(r.path)} for r in self.files]
@@ -96,12 +98,13 @@ class Journal:
             created_dirs=[absolute(p) for p in d.get("created_dirs", [])],
             inputs=[{**i, "path": absolute(i["path"])} for i in d.get("inputs", [])],
             options_digest=d.get("options_digest", ""), version=d.get("version", ""), folder=folder,
-            previous=d.get("previous"),
+            previous=d.get("previous"), saved_at=float(d.get("time", 0.0)),
         )
 
 
-def journal_folder(shot: str, home: str | None = None) -> str:
-    """Where the journal of ``shot`` lives: beside the shot, or in ``home`` (a read-only shot's output folder)."""
+def shot_folder(shot: str, home: str | None = None) -> str:
+    """The folder holding every command's record for ``shot``: beside it, or in ``home`` (a read-only shot's output
+    folder)."""
     shot = os.path.abspath(shot)
     name = os.path.basename(shot)
     if home is None or os.path.abspath(home) == os.path.dirname(shot):
@@ -110,24 +113,48 @@ def journal_folder(shot: str, home: str | None = None) -> str:
     return os.path.join(os.path.abspath(home), SIDECAR, f"{name}.{key}")
 
 
-def load(shot: str, homes: tuple[str, ...] = ()) -> Journal | None:
-    """The journal of ``shot`` (beside it, else in one of ``homes``), or None."""
+def journal_folder(shot: str, home: str | None = None, command: str = "inbetween") -> str:
+    return os.path.join(shot_folder(shot, home), command)
+
+
+def _read(shot: str, folder: str) -> Journal | None:
+    path = os.path.join(folder, "journal.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"anymole-usd's record of an earlier run is unreadable ({exc}); nothing was changed. "
+                         f"Move {folder} away to start afresh", file=shot) from None
+    if data.get("format", 0) > FORMAT:
+        raise InputError(f"record {path} was written by a newer anymole-usd ({data.get('version')})", file=shot)
+    return Journal.from_json(data, shot, folder)
+
+
+def load(shot: str, homes: tuple[str, ...] = (), command: str = "inbetween") -> Journal | None:
+    """The journal of ``command``'s runs on ``shot`` (beside it, else in one of ``homes``), or None."""
     shot = os.path.abspath(shot)
     for home in (None,) + tuple(homes):
-        folder = journal_folder(shot, home)
-        path = os.path.join(folder, "journal.json")
-        if not os.path.exists(path):
-            continue
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"anymole-usd's record of an earlier run is unreadable ({exc}); nothing was changed. "
-                             f"Move {folder} away to start afresh", file=shot) from None
-        if data.get("format", 0) > FORMAT:
-            raise InputError(f"record {path} was written by a newer anymole-usd ({data.get('version')})", file=shot)
-        return Journal.from_json(data, shot, folder)
+        found = _read(shot, journal_folder(shot, home, command))
+        if found is not None:
+            return found
     return None
+
+
+def others(shot: str, homes: tuple[str, ...] = (), command: str = "inbetween") -> list[Journal]:
+    """Records of the other commands on ``shot`` (a retarget under an inbetween, say)."""
+    shot = os.path.abspath(shot)
+    found = []
+    for home in (None,) + tuple(homes):
+        base = shot_folder(shot, home)
+        with contextlib.suppress(OSError):
+            for name in sorted(os.listdir(base)):
+                if name != command and os.path.isdir(os.path.join(base, name)):
+                    j = _read(shot, os.path.join(base, name))
+                    if j is not None:
+                        found.append(j)
+    return found
 
 
 def save(journal: Journal) -> None:
@@ -176,6 +203,8 @@ def prune_originals(journal: Journal) -> None:
 
 
 def remove(journal: Journal) -> None:
-    """Delete the journal and its originals (after a full undo)."""
+    """Delete the journal and its originals (after a full undo), and the folders left empty."""
     shutil.rmtree(journal.folder, ignore_errors=True)
-    remove_sidecar_if_empty(os.path.dirname(os.path.dirname(journal.folder)))
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(journal.folder))  # .anymole/<shot>: other commands' records may remain
+    remove_sidecar_if_empty(os.path.dirname(os.path.dirname(os.path.dirname(journal.folder))))

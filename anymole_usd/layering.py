@@ -42,14 +42,24 @@ class LayerEdits:
         return out
 
 
-def default_output(shot: str) -> str:
+def default_output(shot: str, command: str = "inbetween") -> str:
+    """``<shot>.<command>.usda`` beside the shot (``shot.inbetween.usda``, ``shot.retarget.usda``)."""
     base, _ = os.path.splitext(os.path.abspath(shot))
-    return base + ".inbetween.usda"
+    return f"{base}.{command}.usda"
+
+
+def writable(path: str) -> bool:
+    """Writable by us *and* not marked read-only: root may write a chmod a-w file, but the user said no."""
+    try:
+        marked = os.stat(path).st_mode & 0o222
+    except OSError:
+        return False
+    return bool(marked) and os.access(path, os.W_OK)
 
 
 def is_writable_layer(path: str) -> bool:
     ext = os.path.splitext(path)[1].lower()
-    return ext != ".usdz" and os.access(path, os.W_OK) and os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)
+    return ext != ".usdz" and writable(path) and writable(os.path.dirname(os.path.abspath(path)))
 
 
 def sublayer_entry(root_path: str, output: str) -> str:
@@ -58,8 +68,7 @@ def sublayer_entry(root_path: str, output: str) -> str:
 
 
 def folder_writable(path: str) -> bool:
-    folder = os.path.dirname(os.path.abspath(path))
-    return os.access(folder, os.W_OK | os.X_OK)
+    return writable(os.path.dirname(os.path.abspath(path)))
 
 
 def root_has_channel_opinion(root, prim_path: str) -> bool:
@@ -101,8 +110,8 @@ def copy_stage_metadata(stage, layer) -> None:
     layer.pseudoRoot.SetInfo("metersPerUnit", UsdGeom.GetStageMetersPerUnit(stage))
 
 
-def undo(shot: str, output: str | None = None, keep_created: bool = False) -> dict:
-    """Undo every anymole-usd run on ``shot`` from its journal (see transaction.undo).
+def undo(shot: str, output: str | None = None, keep_created: bool = False, command: str = "inbetween") -> dict:
+    """Undo ``command``'s runs on ``shot`` from its journal (see transaction.undo).
 
     Returns ``{"actions": [{"path", "action": restored|removed|stripped|recovered}], "notes": [...]}``.
     ``output``: where a read-only shot's result went (its journal lives there). ``keep_created``: leave
@@ -113,7 +122,7 @@ def undo(shot: str, output: str | None = None, keep_created: bool = False) -> di
 
     shot = os.path.abspath(shot)
     homes = (os.path.dirname(os.path.abspath(output)),) if output else ()
-    report = transaction.undo(shot, homes, keep_created)
+    report = transaction.undo(shot, homes, keep_created, command)
     if not report["actions"] and not os.path.exists(shot):
         raise InputError("no such file", file=shot)
     legacy = shot + ".anymole-backup"
@@ -123,9 +132,9 @@ def undo(shot: str, output: str | None = None, keep_created: bool = False) -> di
     return report
 
 
-def result_is_current(shot: str, options_digest: str, output: str | None = None) -> bool:
+def result_is_current(shot: str, options_digest: str, output: str | None = None, command: str = "inbetween") -> bool:
     """True when the shot's last run used ``options_digest`` and nothing it read or wrote changed since."""
     from . import transaction
 
     homes = (os.path.dirname(os.path.abspath(output)),) if output else ()
-    return transaction.result_is_current(os.path.abspath(shot), options_digest, homes)
+    return transaction.result_is_current(os.path.abspath(shot), options_digest, homes, command)

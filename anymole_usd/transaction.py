@@ -101,11 +101,13 @@ class Transaction:
             self.locks.acquire(self.shot)
         atomic_files.clean_stale_temps(folder)
         homes = (self.home,) if self.home else ()
-        found = jr.load(self.shot, homes)
+        found = jr.load(self.shot, homes, self.command)
         if found is not None and found.state != "committed":
             self._lock_all(found)
             self.notes.append(recover(found))
-            found = jr.load(self.shot, homes)
+            found = jr.load(self.shot, homes, self.command)
+        if found is not None:
+            _check_on_top(self.shot, homes, found, "run again")
         self.previous = found
         if found is not None:
             self._lock_all(found)
@@ -167,8 +169,10 @@ class Transaction:
         probe = os.path.dirname(path)
         while not os.path.isdir(probe):
             probe = os.path.dirname(probe)
-        if not os.access(probe, os.W_OK | os.X_OK):
-            raise InputError("folder is not writable; pass -o to write the result elsewhere", file=probe)
+        from .layering import writable
+
+        if not writable(probe):
+            raise InputError("folder is read-only; pass -o to write the result elsewhere", file=probe)
         self._writes[path] = _Write(layer, {}, minimal=False, force=force)
 
     # -- commit ------------------------------------------------------------------------------------------
@@ -245,7 +249,7 @@ class Transaction:
     def _pending_journal(self, staged: dict, prev_records: dict) -> jr.Journal:
         from . import __version__
 
-        folder = jr.journal_folder(self.shot, self.home)
+        folder = jr.journal_folder(self.shot, self.home, self.command)
         journal = jr.Journal(shot=self.shot, command=self.command, state="pending", folder=folder,
                              options_digest=self.options_digest, version=__version__, inputs=self.inputs,
                              previous=self.previous.to_json() if self.previous else None)
@@ -349,6 +353,16 @@ def _base_bytes(journal: jr.Journal, record: jr.FileRecord, notes: list[str]) ->
     return stripped
 
 
+def _check_on_top(shot: str, homes: tuple[str, ...], own: jr.Journal, what: str) -> None:
+    """Refuse to change a command's result while another command's later result is composed over it."""
+    later = [j for j in jr.others(shot, homes, own.command) if j.saved_at > own.saved_at]
+    if later:
+        names = ", ".join(sorted({j.command for j in later}))
+        raise InputError(f"anymole-usd {names} ran on this shot after {own.command} and its result builds on "
+                         f"{own.command}'s: undo it first (anymole-usd {later[0].command} --undo), then {what}",
+                         file=shot)
+
+
 def show_in_memory(bases: dict[str, bytes]) -> list:
     """Give the (cached) layer of each path the given bytes, in memory only; returns the layers changed.
 
@@ -368,9 +382,10 @@ def show_in_memory(bases: dict[str, bytes]) -> list:
     return changed
 
 
-def user_bases(shot: str, homes: tuple[str, ...] = ()) -> tuple[dict[str, bytes], jr.Journal | None]:
-    """Read-only: the user's own bytes of every file a committed run changed, and that run's journal."""
-    found = jr.load(os.path.abspath(shot), homes)
+def user_bases(shot: str, homes: tuple[str, ...] = (), command: str = "inbetween"
+               ) -> tuple[dict[str, bytes], jr.Journal | None]:
+    """Read-only: the bytes of every file ``command``'s committed run changed, as they were before it, and its record."""
+    found = jr.load(os.path.abspath(shot), homes, command)
     if found is None or found.state != "committed":
         return {}, found
     notes: list[str] = []
@@ -426,11 +441,11 @@ def recover(journal: jr.Journal) -> str:
     return "rolled back an interrupted run: its files are back as they were before anymole-usd touched them"
 
 
-def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False) -> dict:
-    """Undo every anymole-usd run on ``shot`` from its journal. Returns {"actions": [...], "notes": [...]}."""
+def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False, command: str = "inbetween") -> dict:
+    """Undo ``command``'s runs on ``shot`` from its journal. Returns {"actions": [...], "notes": [...]}."""
     shot = os.path.abspath(shot)
     report: dict = {"actions": [], "notes": []}
-    found = jr.load(shot, homes)
+    found = jr.load(shot, homes, command)
     if found is None:
         atomic_files.clean_stale_temps(os.path.dirname(shot))
         return report
@@ -441,16 +456,17 @@ def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False) -> 
             if os.path.isdir(os.path.dirname(r.path)):
                 locks.acquire(r.path)
         atomic_files.clean_stale_temps(os.path.dirname(shot))
-        found = jr.load(shot, homes)  # re-read under the locks
+        found = jr.load(shot, homes, command)  # re-read under the locks
         if found is None:
             return report
         if found.state != "committed":
             note = recover(found)
             report["notes"].append(note)
-            found = jr.load(shot, homes)
+            found = jr.load(shot, homes, command)
             if found is None:  # rolled back: the files are the user's own again
                 report["actions"].append({"path": shot, "action": "rolled back"})
                 return report
+        _check_on_top(shot, homes, found, "undo this")
         plan = []
         for r in found.files:
             now = _digest_or_none(r.path)
@@ -500,10 +516,10 @@ def _edit_names(edits: dict) -> list[str]:
     return names or ["nothing recorded"]
 
 
-def result_is_current(shot: str, options_digest: str, homes: tuple[str, ...] = ()) -> bool:
-    """True when the shot's last run used ``options_digest`` and nothing it read or wrote has changed since."""
+def result_is_current(shot: str, options_digest: str, homes: tuple[str, ...] = (), command: str = "inbetween") -> bool:
+    """True when ``command``'s last run used ``options_digest`` and nothing it read or wrote has changed since."""
     try:
-        found = jr.load(shot, homes)
+        found = jr.load(shot, homes, command)
     except InputError:
         return False
     if found is None or found.state != "committed" or found.options_digest != options_digest:

@@ -186,7 +186,7 @@ def write_result(shot: str, stage, animations: list[ResultAnimation], options, t
         return report
 
     wrapper = not layering.is_writable_layer(shot)
-    output = os.path.abspath(options.output or layering.default_output(shot))
+    output = os.path.abspath(options.output or layering.default_output(shot, tx.command))
     if output == shot:
         raise InputError("--output must differ from the shot itself (use --in-place for that)", file=shot)
     used = {os.path.abspath(l.realPath.split("[", 1)[0]) for l in stage.GetUsedLayers() if l.realPath}
@@ -233,10 +233,15 @@ def session(shot: str, command: str, output: str | None = None):
     shot = os.path.abspath(shot)
     writable = layering.is_writable_layer(shot)
     home = None
-    if not layering.folder_writable(shot):
-        home = os.path.dirname(os.path.abspath(output)) if output else None
-        if home is None:
-            raise InputError("the shot's folder is read-only: pass -o to write the result elsewhere", file=shot)
+    if not writable:
+        # usdz or read-only: nothing is written beside the shot, its record goes with the wrapper output.
+        home = os.path.dirname(os.path.abspath(output or layering.default_output(shot, command)))
+        probe = home
+        while not os.path.isdir(probe):
+            probe = os.path.dirname(probe)
+        if not layering.writable(probe):
+            raise InputError("the shot is read-only and so is its folder: pass -o to write the result elsewhere",
+                             file=shot)
     with Transaction(shot, command, home) as tx:
         tx.begin(lock_shot=writable)
         tx.load_bases()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -42,6 +43,9 @@ def _parse_params(items: tuple[str, ...]) -> dict:
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Prior parameter (repeatable).")
 @click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False),
               help="Extra animation on the same skeleton for the prior (repeatable).")
+@click.option("--library", type=click.Path(file_okay=False),
+              help="Motion library (`anymole-usd library build`): the prior also retrieves from its clips on "
+                   "the same skeleton, used per gap only where clearly better; provenance names clip and frames.")
 @click.option("--video-model", help="Video diffusion model: local folder or hub id.")
 @click.option("--video-dir", type=click.Path(), help="Frames from an external generator (implies --prior video).")
 @click.option("--keep-artifacts", type=click.Path(file_okay=False), help="Keep intermediate artifacts here.")
@@ -58,8 +62,8 @@ def _parse_params(items: tuple[str, ...]) -> dict:
 @click.option("--keep-result", is_flag=True, help="With --undo: keep the result layer file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @handle_errors
-def command(shot, prim, context, keys, prior, params, references, video_model, video_dir, keep_artifacts, output, force,
-            fps, in_place, seed, undo, keep_result, as_json):
+def command(shot, prim, context, keys, prior, params, references, library, video_model, video_dir, keep_artifacts,
+            output, force, fps, in_place, seed, undo, keep_result, as_json):
     """Fill every gap between authored samples of each bound SkelAnimation and
     compose the result over the existing animation (non-destructive by default)."""
     import contextlib
@@ -79,7 +83,8 @@ def command(shot, prim, context, keys, prior, params, references, video_model, v
         extra["keep_artifacts"] = keep_artifacts
     options = InbetweenOptions(prim=prim, context=ctx, keys=ks, prior=prior, output=output, fps=fps,
                                in_place=in_place, seed=seed, params=extra,
-                               references=list(references), video_model=video_model, force=force)
+                               references=list(references), video_model=video_model, force=force,
+                               library=os.path.abspath(library) if library else None)
     source = _prior_source(prior, video_model)
     if source and not as_json:
         click.echo(source, err=True)
@@ -102,6 +107,8 @@ def command(shot, prim, context, keys, prior, params, references, video_model, v
     for a in report["animations"]:
         click.echo(f"{a['prim']}: filled {a['frames_to_fill']} frames in {len(a['gaps'])} gap(s) with prior "
                    f"'{a['prior']}' ({a['mode']})")
+        for line in _source_lines(a.get("details") or {}):
+            click.echo(f"  {line}")
     for s in report.get("skipped", []):
         click.echo(f"{s['prim']}: {s['reason']}")
     for note in report.get("notes", []):
@@ -111,6 +118,19 @@ def command(shot, prim, context, keys, prior, params, references, video_model, v
         click.echo(f"wrote {', '.join(out) if isinstance(out, list) else out}")
         if report.get("wrapper"):
             click.echo("the shot is read-only (usdz or permissions): open the output, which layers the result over it")
+
+
+def _source_lines(details: dict) -> list[str]:
+    """Per gap, what filled it when references or a library were offered (library clip and frames)."""
+    lines = []
+    for g in details.get("gaps", []):
+        what = g.get("filled_by", "?")
+        if g.get("segments"):
+            what += ": " + "; ".join(f"{s.get('clip') or os.path.basename(s.get('file', '?'))} frames "
+                                     f"{s['source_frames'][0]}-{s['source_frames'][1]}" if s.get("source_frames")
+                                     else str(s.get("clip")) for s in g["segments"])
+        lines.append(f"gap {g['start']:g}..{g['end']:g}: {what}")
+    return lines
 
 
 def _prior_source(prior: str | None, video_model: str | None) -> str | None:
@@ -125,10 +145,11 @@ def _prior_source(prior: str | None, video_model: str | None) -> str | None:
     return f"prior 'video' chosen because the video model is set by {setting.source} ({setting.value})"
 
 
-def _undo(shot: str, output: str | None, keep_result: bool, as_json: bool) -> None:
+def _undo(shot: str, output: str | None, keep_result: bool, as_json: bool, command: str = "inbetween") -> None:
+    """Undo ``command``'s runs on ``shot`` and print what happened (shared by inbetween and retarget)."""
     from anymole_usd import layering
 
-    report = layering.undo(shot, output=output, keep_created=keep_result)
+    report = layering.undo(shot, output=output, keep_created=keep_result, command=command)
     if not report["actions"]:
         _check_readable(shot)  # nothing recorded: still say so if the file is not USD at all
     if as_json:
@@ -139,7 +160,7 @@ def _undo(shot: str, output: str | None, keep_result: bool, as_json: bool) -> No
     for note in report["notes"]:
         click.echo(f"note: {note}")
     if not report["actions"]:
-        click.echo("nothing to undo: anymole-usd has no record of a run on this shot")
+        click.echo(f"nothing to undo: anymole-usd has no record of a {command} run on this shot")
     elif all(a["action"] != "stripped" for a in report["actions"]):
         click.echo("every file is back byte for byte as it was before anymole-usd")
 

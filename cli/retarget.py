@@ -48,7 +48,7 @@ def command(source, target, map_file, source_prim, target_prim, animation, outpu
             raise InputError("--undo needs the target: anymole-usd retarget --undo --to TARGET")
         from .inbetween import _undo
 
-        _undo(shot, output, keep_result, as_json)
+        _undo(shot, output, keep_result, as_json, command="retarget")
         return
     if not source:
         raise InputError("missing SOURCE (a USD, BVH or glTF file with the motion to retarget)")

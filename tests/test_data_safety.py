@@ -178,7 +178,7 @@ def test_undo_after_user_edit_removes_only_our_edits(d):
 def test_damaged_original_is_never_restored(d):
     shot = d / "shot.usda"
     ok("inbetween", shot, "--prior", "interp", "--in-place")
-    (kept,) = (d / ".anymole" / "shot.usda" / "originals").iterdir()
+    (kept,) = (d / ".anymole" / "shot.usda" / "inbetween" / "originals").iterdir()
     kept.write_bytes(kept.read_bytes()[: kept.stat().st_size // 2])  # a truncated copy
     before = state(d)
     line = bad("inbetween", "--undo", shot, match="fails verification")
@@ -395,13 +395,29 @@ def test_undo_on_garbage_is_exit_2(tmp_path):
 
 
 def test_read_only_folder_is_exit_2(d):
-    os.chmod(d, 0o555)
+    os.chmod(d, 0o555)  # marked read-only: respected even by root
     try:
-        if os.access(d, os.W_OK):
-            pytest.skip("running as a user who can write read-only folders (root)")
+        before = state(d)
         bad("inbetween", d / "shot.usda", "--prior", "interp", match="read-only")
+        assert state(d) == before
     finally:
         os.chmod(d, 0o755)
+
+
+def test_read_only_shot_in_a_read_only_folder_writes_only_beside_the_output(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(REPO / "examples" / "cesiumman", data)
+    (data / "CesiumMan.usdz").chmod(0o444)
+    data.chmod(0o555)
+    try:
+        before = state(data)
+        out = tmp_path / "work" / "walk.usda"
+        ok("inbetween", data / "CesiumMan.usdz", "--prior", "interp", "--context", "1:20", "--keys", "40", "-o", out)
+        assert state(data) == before and out.exists()
+        ok("inbetween", "--undo", data / "CesiumMan.usdz", "-o", out)
+        assert not out.exists() and state(data) == before
+    finally:
+        data.chmod(0o755)
 
 
 # -- item 14 / issue 19.8-19.9: messages -------------------------------------------------------------------
@@ -431,3 +447,26 @@ def test_config_file_choosing_the_video_prior_is_said(d, tmp_path, monkeypatch):
     r = run("inbetween", d / "shot.usda", cwd=tmp_path)
     assert "prior 'video' chosen because the video model is set by config" in r.output
     assert "anymole-usd.toml" in r.output
+
+
+# -- commands compose: a retarget under an inbetween, each with its own record ----------------------------
+def test_retarget_then_inbetween_compose_and_undo_in_order(tmp_path, data_dir):
+    target = tmp_path / "male.usda"
+    layer = Sdf.Layer.FindOrOpen(str(data_dir / "usd" / "AnimLabSimpleMale.usd"))
+    layer.Export(str(target))
+    before = state(tmp_path)
+    walk = data_dir / "bvh" / "humanoid" / "bandai_namco"
+    source = sorted(walk.glob("*walk*.bvh"))[0]
+    ok("retarget", source, "--to", target)
+    retargeted = state(tmp_path)
+    info = json.loads(ok("info", target, "--json").output)
+    (skel,) = [s for s in info["skeletons"] if s["animation"]]
+    ctx0 = skel["authored_range"][0]
+    ok("inbetween", target, "--prior", "interp", "--context", f"{ctx0:g}:{ctx0 + 30:g}",
+       "--keys", f"{ctx0 + 60:g}")
+    assert (tmp_path / "male.inbetween.usda").exists() and (tmp_path / "male.retarget.usda").exists()
+    bad("retarget", "--undo", "--to", target, match="undo it first")  # the inbetween result builds on it
+    ok("inbetween", "--undo", target)
+    assert state(tmp_path) == retargeted
+    ok("retarget", "--undo", "--to", target)
+    assert state(tmp_path) == before

@@ -137,7 +137,7 @@ def test_contacts_held_on_a_real_walk(data_dir):
 
 def test_layer_over_binary_usd_and_undo_restores_bytes(walk_usd, data_dir, tmp_path):
     target = tmp_path / "male.usd"
-    shutil.copy(data_dir / "usd" / "AnimLabSimpleMale.usd", target)
+    shutil.copyfile(data_dir / "usd" / "AnimLabSimpleMale.usd", target)
     before = _folder_bytes(tmp_path)
     r = run("retarget", walk_usd, "--to", target, "--json")
     assert r.exit_code == 0, r.output
@@ -201,7 +201,7 @@ def test_in_place_and_undo(walk_usd, tmp_path):
 ])
 def test_bad_input_exits_2(walk_usd, data_dir, tmp_path, args, words):
     male = tmp_path / "male.usd"
-    shutil.copy(data_dir / "usd" / "AnimLabSimpleMale.usd", male)
+    shutil.copyfile(data_dir / "usd" / "AnimLabSimpleMale.usd", male)
     before = _folder_bytes(tmp_path)
     r = run("retarget", *[a.format(walk=walk_usd, male=male) for a in args])
     assert r.exit_code == 2, r.output

@@ -178,7 +178,10 @@ def test_map_file_overrides_and_drops(data_dir, tmp_path):
     ('["Hips", "Hips"]', ["must hold a JSON object"]),
 ])
 def test_bad_map_files_exit_2_naming_the_entry(data_dir, tmp_path, content, words):
-    target = data_dir / "usd" / "AnimLabSimpleMale.usd"
+    import shutil
+
+    target = tmp_path / "male.usd"
+    shutil.copyfile(data_dir / "usd" / "AnimLabSimpleMale.usd", target)
     path = tmp_path / "bad.json"
     path.write_text(content)
     for extra in (["--show-map"], []):
@@ -194,7 +197,7 @@ def test_show_map_writes_nothing_and_prints_confidences(data_dir, tmp_path):
     import shutil
 
     target = tmp_path / "male.usd"
-    shutil.copy(data_dir / "usd" / "AnimLabSimpleMale.usd", target)
+    shutil.copyfile(data_dir / "usd" / "AnimLabSimpleMale.usd", target)
     before = sorted(p.name for p in tmp_path.iterdir())
     r = CliRunner().invoke(cli, ["retarget", str(_bandai(data_dir)), "--to", str(target), "--show-map", "--json"])
     assert r.exit_code == 0, r.output

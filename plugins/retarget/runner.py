@@ -39,7 +39,9 @@ class RetargetOptions:
 
 
 def default_output(target: str) -> str:
-    return os.path.splitext(os.path.abspath(target))[0] + ".retarget.usda"
+    from anymole_usd.layering import default_output as beside
+
+    return beside(target, "retarget")
 
 
 def output_times(stage, current, duration: float, fps: float | None) -> tuple[np.ndarray, float]:
