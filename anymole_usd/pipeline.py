@@ -33,6 +33,7 @@ class InbetweenOptions:
     seed: int = 0
     params: dict = field(default_factory=dict)
     references: list[str] = field(default_factory=list)
+    library: str | None = None  # a motion library folder the prior retrieves from (library/retrieval.py)
     video_model: str | None = None
     force: bool = False  # replace an existing -o file that is not this shot's result (its bytes are kept)
 
@@ -49,6 +50,8 @@ class AnimationJob:
     prior: str = ""
     parameters: dict = field(default_factory=dict)
     in_place_generated: np.ndarray | None = None
+    details: dict = field(default_factory=dict)  # provenance details: library, references, per-gap sources
+    notes: list[str] = field(default_factory=list)
 
 
 def cache_dir() -> str:
@@ -129,15 +132,55 @@ def _load_prior(name: str, params: dict):
     return cls(**params)
 
 
-def _load_references(paths: list[str], job: AnimationJob) -> list[Motion]:
-    """Motions from other files/prims whose joints match this skeleton (for the graph prior)."""
-    refs = []
+def _load_references(paths: list[str], job: AnimationJob) -> tuple[list[Motion], list[dict]]:
+    """Motions from other files/prims whose joints match this skeleton (for the graph prior), and a
+    label per motion for provenance."""
+    refs, labels = [], []
     for path in paths:
         stage = open_stage(path)
         for b in find_bindings(stage, path):
             if b.animation_path and b.skeleton.joints == job.binding.skeleton.joints:
                 refs.append(read_motion(stage, b, file=path))
-    return refs
+                labels.append({"source": "reference", "file": os.path.abspath(path), "prim": b.animation_path,
+                               "fps": float(refs[-1].fps)})
+    return refs, labels
+
+
+def _retrieve(job: AnimationJob, options: InbetweenOptions, known: Motion, up_axis: str):
+    """What the motion library contributes to this animation (library/retrieval.py), or None."""
+    if not options.library:
+        return None
+    from .library.retrieval import retrieve
+    from .library.store import Library
+
+    got = retrieve(Library.open(options.library), job.binding.skeleton, known, job.timeline, up_axis)
+    if got.note:
+        job.notes.append(f"{job.anim_path}: {got.note}")
+    return got
+
+
+def _details(prior, options: InbetweenOptions, labels: list[dict], retrieval) -> dict:
+    """Provenance details of a run with references or a library: what was offered, and per gap what
+    filled it (clip and source frames of every library or reference stretch the prior played)."""
+    if not options.library and not options.references:
+        return {}
+    from .library.retrieval import gap_provenance
+
+    details: dict = {}
+    if retrieval is not None:
+        details["library"] = retrieval.library
+        details["library_skeleton"] = retrieval.skeleton
+        details["library_clips_offered"] = [{k: lab[k] for k in ("clip", "frames")} for lab in labels
+                                            if lab.get("source") == "library"]
+    if options.references:
+        details["references"] = [{k: lab[k] for k in ("file", "prim")} for lab in labels
+                                 if lab.get("source") == "reference"]
+    gaps = getattr(prior, "gaps", None)
+    if isinstance(gaps, list):
+        details["gaps"] = gap_provenance(gaps, labels)
+    else:
+        details["note"] = f"prior '{prior.name}' does not use reference motion or a library"
+    return details
 
 
 def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable | None = None) -> AnimationJob:
@@ -151,10 +194,14 @@ def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable
         params.setdefault("video_model", options.video_model)
     prior = _load_prior(name, params)
     known = job.authored.at_times(tl.known_times)
+    up_axis = skel_space_up(stage, job.binding.skeleton_path)  # skeleton space, not stage
+    references, labels = _load_references(options.references, job)
+    retrieval = _retrieve(job, options, known, up_axis)
+    if retrieval is not None:
+        references, labels = references + retrieval.references, labels + retrieval.labels
     request = InbetweenRequest(
         skeleton=job.binding.skeleton, known=known, timeline=tl, seed=options.seed,
-        references=_load_references(options.references, job),
-        up_axis=skel_space_up(stage, job.binding.skeleton_path),  # skeleton space, not stage
+        references=references, reference_labels=labels, up_axis=up_axis,
         meters_per_unit=UsdGeom.GetStageMetersPerUnit(stage),
         name=job.anim_path, progress=progress,
     )
@@ -180,6 +227,7 @@ def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable
     job.result = Motion.concatenate([kept, generated])
     job.prior = name
     job.parameters = prior.parameters()
+    job.details = _details(prior, options, labels, retrieval)
     return job
 
 
@@ -200,6 +248,8 @@ def options_digest(options: InbetweenOptions) -> str:
 
     fields = {k: v for k, v in vars(options).items() if k not in ("output", "force")}
     fields["references"] = [_file_sha(p) for p in options.references]
+    # A library changed by `library build` (its manifest records every source's hash) changes the result.
+    fields["library"] = _file_sha(os.path.join(options.library, "manifest.json")) if options.library else None
     fields["tool"] = __version__
     text = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -217,6 +267,7 @@ def _provenance(job: AnimationJob, shot: str, options: InbetweenOptions) -> Prov
         prior=job.prior, parameters=job.parameters, tool_version=__version__, source_layer=os.path.basename(shot),
         source_prim=job.anim_path, context_range=tl.context, keyframes=[float(k) for k in tl.keys],
         generated_times=[float(t) for t in tl.generated_times], seed=options.seed, tool="inbetween",
+        details=job.details,
     )
 
 
@@ -250,6 +301,8 @@ def run_inbetween(shot: str, options: InbetweenOptions | None = None, progress: 
         for job, entry in zip(todo, report["animations"]):
             entry.update(prim=job.anim_path, skeleton=job.binding.skeleton_path, prior=job.prior,
                          parameters=job.parameters, **job.timeline.to_dict())
+            if job.details:
+                entry["details"] = job.details
         report["skipped"] = [{"prim": j.anim_path, "reason": "no gaps to fill"} for j in jobs if not j.timeline.gaps]
-        report["notes"] = list(tx.notes)
+        report["notes"] = list(tx.notes) + [n for j in todo for n in j.notes]
         return report

@@ -21,6 +21,9 @@ class InbetweenRequest:
     timeline: Timeline
     seed: int = 0
     references: list[Motion] = field(default_factory=list)  # extra motion on the same skeleton
+    # Per reference (same order, may be shorter): what it is, for provenance ({"clip", "file", "fps", ...});
+    # "admitted": True when a library retrieval already checked it resembles the shot.
+    reference_labels: list[dict] = field(default_factory=list)
     up_axis: str = "Y"  # up in the skeleton's own space, signed ("Y", "Z", "-Y")
     meters_per_unit: float = 1.0
     name: str = ""  # the animation prim path, for messages

@@ -100,6 +100,14 @@ def _print(info: dict) -> None:
         if p:
             click.echo(f"    result: prior {p['prior']}, mode {p['mode']}, {p['generated_frames']} generated frames, "
                        f"anymole-usd {p['tool_version']}, from {p['source_layer']} {p['source_prim']}")
+            details = p.get("details") or {}
+            if details.get("library") or details.get("references"):
+                from .inbetween import _source_lines
+
+                offered = details.get("library") or ", ".join(r["file"] for r in details["references"])
+                click.echo(f"    retrieval from {offered}:")
+                for line in _source_lines(details):
+                    click.echo(f"      {line}")
     if len(info["animations"]) > 1:
         click.echo("  SkelAnimations in the stage:")
         for a in info["animations"]:

@@ -20,16 +20,34 @@ real motion, i.e. to their nearest graph frames: at most ``graph_margin`` (0.55)
 times interpolation's distance. Measured on the tuning clips
 (benchmarks/bench_inbetween.py), gaps past that margin lose to interpolation
 about as often as they win, which no clip can afford: the rule is "never
-worse than interp". Against a path through reference frames, interpolation is
-also kept where it is already within the graph's transition threshold of real
-motion. Reference runs enter the graph only when the shot's own frames come
-close to theirs (``admit``).
+worse than interp".
+
+*References and libraries* (``InbetweenRequest.references``: ``--reference``
+files, or library stretches that ``inbetween --library`` retrieved, see
+``anymole_usd/library/retrieval.py``). The shot's own graph is built and used
+exactly as without them; a second, wider graph holds the shot's runs and the
+admitted reference runs, and its path replaces the own answer only where it is
+clearly better, both measured against the wider graph's frames: against
+interpolation below ``reference_margin`` (1.0: library stretches are admitted
+only when they match both ends of a gap closely, and then measured on the tuning
+clips a path at least as plausible as interpolation beat it on 18 of 18 gaps) and not where interpolation is
+already within the graph's transition threshold of real motion, against the
+own graph's path below ``graph_margin``. So a reference can never make a gap
+worse than the shot alone would by more than that test's misses (another Bandai
+walk given as ``--reference`` used to pull a Bandai walk from 0.13 to 0.63 m
+L2P). ``--reference`` runs enter the wider graph only when the shot's own
+frames come close to theirs (``admit``); library stretches were admitted by
+the retrieval. :attr:`GraphPrior.gaps` records per gap what filled it
+(``graph``, ``references``, ``interp``) and which reference seconds it played.
 
 *Contact cleanup* (``motion_graph/plants.py``: stances pinned, glides turned
 into lifted steps) runs on a filled gap, interpolated or not, when a low foot
 slides more than ``clean_glide`` character sizes in it (interpolated walking)
-and the graph holds at least ``min_context`` of motion to learn contacts from;
-where no foot slides it has nothing to fix and is not applied.
+and more than ``clean_ratio`` x what the shot's own low feet slide in as long
+(footwork that slides, a pivot, is left alone), and the graph holds at least
+``min_context`` of motion to learn contacts from; where no foot slides it has
+nothing to fix and is not applied. A rig whose every contact joint is a finger
+(a hand) has no feet and is never cleaned.
 
 A gap falls back to ``interp`` with a warning on the ``anymole_usd.priors.graph``
 logger (Python ``logging``, a child of ``anymole_usd``) when the context is too
@@ -37,14 +55,12 @@ short for a useful graph (under ``min_context`` seconds) or the graph has no
 path of the gap's length. :attr:`GraphPrior.fallbacks` lists every gap filled
 by interpolation after :meth:`fill` (fallbacks and choices), with the reason.
 
-*Retrieval API* (for reference clips and, later, a motion library): every
-pose comparison goes through :class:`motion_graph.neighbours.FrameIndex`
-(exact k-nearest neighbours over feature rows, ``N log N``); the features are
+*Retrieval API*: every pose comparison goes through
+:class:`motion_graph.neighbours.FrameIndex` (exact k-nearest neighbours over
+feature rows, ``N log N``); the features are
 :func:`motion_graph.features.frame_data` rows (facing-normalised joint
 positions and ``velocity_weight`` x velocities, in character sizes) of the
-joints below the trajectory joint. Reference motions arrive as
-``InbetweenRequest.references`` (same joints, any frame rate: resampled to the
-shot's); a library index over those features can answer the same queries.
+joints below the trajectory joint, the same a motion library stores per node.
 """
 from __future__ import annotations
 
@@ -60,11 +76,9 @@ from anymole_usd.prior import InbetweenRequest, Prior
 from anymole_usd.timeline import TIME_TOLERANCE, Gap
 
 from .motion_graph.assembly import assemble, end_weights, sample
-from .motion_graph.features import BodyFrame, FrameData, find_body_frame, frame_data
-from .motion_graph.footlock import (PLANTED_HEIGHT, Feet, edge_window, find_feet, lock_feet, near_planted,
-                                   planted)
-from .motion_graph.graph import MotionGraph, build_graph
-from .motion_graph.neighbours import FrameIndex
+from .motion_graph.corpus import Corpus, build_corpus, path_segments
+from .motion_graph.features import BodyFrame, FrameData, frame_data
+from .motion_graph.footlock import PLANTED_HEIGHT, Feet, edge_window, lock_feet, near_planted
 from .motion_graph.plants import clean_steps, glide
 from .motion_graph.runs import dense_runs, resample_to
 from .motion_graph.search import Endpoints, beam_paths, dp_paths
@@ -103,6 +117,9 @@ PARAMS = Parameters(
     Param("lock_ramp", 0.15, "seconds over which the foot-locking correction fades in and out", min=0),
     Param("admit", 3.0, "x graph threshold: reference runs must come this close to the shot's own frames "
           "(0: admit all)", min=0),
+    Param("reference_margin", 1.0, "per gap, a path through reference (library) frames replaces interpolation "
+          "only where its distance to real motion is below this fraction of interpolation's (against the shot's "
+          "own graph path: graph_margin)", min=0, max=1),
     Param("graph_margin", 0.55, "per gap, the graph replaces interpolation only where its frames' distance to "
           "real motion is below this fraction of interpolation's", min=0, max=1),
     Param("clean_steps", True, "on a filled gap where a planted foot slides: pin the stances and lift the steps"),
@@ -122,12 +139,13 @@ class GraphPrior(Prior):
     def __init__(self, **params) -> None:
         super().__init__(**params)  # validated and typed through ``param_spec``
         self.fallbacks: list[dict] = []
+        self.gaps: list[dict] = []  # per gap: start, end, filled_by (graph | references | interp), segments
         self.stats: dict = {}  # size of the last graph built (nodes, edges, transitions, alive nodes)
         self.feet: Feet | None = None
         self.context_glide = 0.0  # sizes per second a low contact joint of the shot's own motion slides
         self.admitted = np.zeros(0, dtype=bool)  # per reference run: kept in the graph
-        self._own_runs = 0
         self._outside = False
+        self._nodes = np.zeros(0, dtype=np.int64)
 
     def fill(self, request: InbetweenRequest) -> Motion:
         period = sample_period(request.known, request.timeline)
@@ -138,40 +156,63 @@ class GraphPrior(Prior):
         out = self._fill(on_steps(request, period))
         out.times = np.asarray(request.target_times, dtype=np.float64)
         out.fps = request.known.fps
+        for record in self.fallbacks + self.gaps:
+            record["start"], record["end"] = record["start"] * period, record["end"] * period
         return out
 
     def _fill(self, request: InbetweenRequest) -> Motion:
-        self.fallbacks = []
+        self.fallbacks, self.gaps = [], []
         self.feet = None
         self.admitted = np.zeros(0, dtype=bool)
         known = request.known.normalized()
         out = self.empty_like(known, request.target_times)
         fps = known.fps
         own = dense_runs(known)
-        runs = own + [r for ref in request.references for r in dense_runs(resample_to(ref, fps))
-                                    if r.num_joints == known.num_joints]
-        graph = frame = None
+        refs, origin = [], []
+        for i, ref in enumerate(request.references):
+            for r in dense_runs(resample_to(ref, fps)):
+                if r.num_joints == known.num_joints:
+                    refs.append(r)
+                    origin.append(i)
         min_nodes = max(3, int(np.ceil(self.option("min_context") * fps)))
-        if sum(r.num_frames for r in runs) >= min_nodes:
-            frame, graph = self._build(request, runs, fps, len(own))
+        # The shot's own graph, exactly as without references; then, with references, a wider graph whose
+        # paths replace the own answer only where clearly better (a reference can never make it worse).
+        base = wide = None
+        if sum(r.num_frames for r in own) >= min_nodes:
+            base = self._build(request, own, [-1] * len(own), fps)
+        if refs and sum(r.num_frames for r in own + refs) >= min_nodes:
+            labels = request.reference_labels
+            check = [False] * len(own) + [not (i < len(labels) and labels[i].get("admitted")) for i in origin]
+            wide = self._build(request, own + refs, [-1] * len(own) + origin, fps, check)
+            self.admitted = wide.admitted
+        contacts = base or wide  # contacts known from enough motion
+        if contacts is not None:
+            self.feet, self.context_glide = contacts.feet, contacts.context_glide
         filled = known
         cursor = 0
         for i, gap in enumerate(request.timeline.gaps):
             request.report(f"graph: gap {i + 1}/{len(request.timeline.gaps)}", i / max(len(request.timeline.gaps), 1))
             n = len(gap.times)
-            part, reason = None, f"context too short for a motion graph (under {self.option('min_context')} s)"
-            if graph is not None and graph.alive.sum() >= min_nodes:
-                part, reason = self._fill_gap(request, graph, frame, filled, gap)
-            elif graph is not None and graph.size < min_nodes:
-                reason = f"only {graph.size} graph frames: no reference was admitted (see `admit`)"
-            elif graph is not None:
-                reason = f"only {int(graph.alive.sum())} graph nodes survive dead-end pruning"
-            if part is None:
-                part = self._fallback(request, gap, reason)
-            elif self.option("select"):
-                part = self._select(request, graph, frame, filled, gap, part)
-            if self.option("clean_steps") and graph is not None:  # contacts known from enough motion
-                part = self._clean(request, filled, gap, part)
+            part, source, reason = self._own(request, base, filled, gap, min_nodes)
+            segments: list[dict] = []
+            if wide is not None and wide.graph.alive.sum() >= min_nodes:
+                cand, _ = self._fill_gap(request, wide, filled, gap)
+                if cand is not None and self._outside:
+                    why = self._prefer(request, wide, filled, gap, cand, part, source == "interp")
+                    if not why:
+                        part, source, reason = cand, "references", ""
+                        segments = path_segments(wide, self._nodes, fps)
+                    elif source == "interp":
+                        reason = why
+            if source == "interp":
+                self._note_interp(request, gap, reason)
+                if part is None:
+                    part = self._interp(request, gap)
+            if self.option("clean_steps") and contacts is not None:
+                part = self._clean(request, contacts, filled, gap, part)
+            self.gaps.append({"start": float(gap.start), "end": float(gap.end), "filled_by": source,
+                              **({"reason": reason} if source == "interp" else {}),
+                              **({"segments": segments} if segments else {})})
             out.rotations[cursor:cursor + n] = part[0]
             out.translations[cursor:cursor + n] = part[1]
             out.scales[cursor:cursor + n] = part[2]
@@ -179,62 +220,36 @@ class GraphPrior(Prior):
             filled = Motion.concatenate([filled, out.select(np.arange(cursor - n, cursor))])
         return out
 
+    def _own(self, request, base: Corpus | None, filled: Motion, gap: Gap, min_nodes: int):
+        """The gap as the shot's own graph fills it: (part or None for interpolation, source, reason)."""
+        reason = f"context too short for a motion graph (under {self.option('min_context')} s)"
+        if base is not None and base.graph.alive.sum() < min_nodes:
+            reason = f"only {int(base.graph.alive.sum())} graph nodes survive dead-end pruning"
+        if base is None or base.graph.alive.sum() < min_nodes:
+            return None, "interp", reason
+        part, reason = self._fill_gap(request, base, filled, gap)
+        if part is None:
+            return None, "interp", reason
+        if self.option("select"):
+            why = self._select(request, base, filled, gap, part)
+            if why:
+                return self._interp(request, gap), "interp", why
+        return part, "graph", ""
+
     # ------------------------------------------------------------------ graph
 
-    def _build(self, request: InbetweenRequest, runs: list[Motion], fps: float,
-               own: int) -> tuple[BodyFrame, MotionGraph]:
-        """The graph over ``runs``, the first ``own`` of which are the shot's; the others are references."""
-        rot_all = np.concatenate([r.rotations for r in runs] + [request.known.rotations])
-        tr_all = np.concatenate([r.translations for r in runs] + [request.known.translations])
-        sc_all = np.concatenate([r.scales for r in runs] + [request.known.scales])
-        frame = find_body_frame(request.skeleton, rot_all, tr_all, sc_all, request.up_axis)
-        wv = self.option("velocity_weight")
-        data, positions = [], []
-        for r in runs:
-            fd = frame_data(frame, request.skeleton, r.rotations, r.translations, r.scales, fps)
-            positions.append(fd.positions)
-            data.append({"rotations": r.rotations, "translations": r.translations, "scales": r.scales,
-                         "features": np.concatenate([fd.pose, wv * fd.velocity], axis=1),
-                         "ground": fd.ground, "yaw": fd.yaw, "pose_dims": fd.pose.shape[1]})
-        exclude = max(3, int(round(0.1 * fps)))
-        graph = build_graph(data, len(frame.joints), self.option("threshold_scale"), exclude,
-                            self.option("jump_penalty"), self.option("prune"), self.option("max_transitions"))
-        # Contact joints and ground levels from every frame on this skeleton, admitted or not.
-        self.feet = find_feet(request.skeleton, np.concatenate(positions), frame)
-        # How far this character's low contact joints glide per second in the shot's own motion: what
-        # the contact cleanup must not take for an artefact (footwork that slides, a hand on a table).
-        own_glide = sum(glide(self.feet, p) for p in positions[:own])
-        self.context_glide = own_glide / max(sum(len(p) - 1 for p in positions[:own]) / fps, 1e-9)
-        keep = self._admitted(graph, data, own)
-        self.admitted = keep[own:]
-        self._own_runs = own
-        if not keep.all():  # rebuild from the shot's own runs and the references that resemble them
-            data = [d for d, k in zip(data, keep) if k]
-            positions = [p for p, k in zip(positions, keep) if k]
-            graph = build_graph(data, len(frame.joints), self.option("threshold_scale"), exclude,
-                                self.option("jump_penalty"), self.option("prune"), self.option("max_transitions"))
+    def _build(self, request: InbetweenRequest, runs: list[Motion], origin: list[int], fps: float,
+               check: list[bool] | None = None) -> Corpus:
+        keys = ("velocity_weight", "threshold_scale", "jump_penalty", "prune", "max_transitions", "admit")
+        corpus = build_corpus(request.skeleton, request.known, request.up_axis, runs, origin, fps,
+                              {k: self.option(k) for k in keys}, check)
+        graph = corpus.graph
         self.stats = {"nodes": graph.size, "edges": int(len(graph.src)), "transitions": graph.transitions,
                       "alive": int(graph.alive.sum())}
-        graph.contact = np.concatenate([planted(self.feet, p, fps) for p in positions])
-        self.foot_height = np.concatenate(positions)[:, self.feet.joints] @ frame.up - self.feet.ground
         if self.option("jitter") > 0:
             rng = np.random.default_rng(request.seed)
             graph.cost = graph.cost + self.option("jitter") * rng.random(len(graph.cost)) * (graph.cost > 0)
-        return frame, graph
-
-    def _admitted(self, graph: MotionGraph, data: list[dict], own: int) -> np.ndarray:
-        """(runs,) which runs may stay in the graph: the shot's own always; a reference run only when
-        the shot's own frames (pose and velocity) lie, on average, within ``admit`` x the graph's
-        threshold of its frames, i.e. when it shows the motion the shot shows."""
-        keep = np.ones(len(data), dtype=bool)
-        scale = self.option("admit")
-        if scale <= 0 or own == 0 or len(data) == own:
-            return keep
-        mine = np.concatenate([d["features"] for d in data[:own]])
-        for i in range(own, len(data)):  # one nearest-neighbour index per reference run
-            near = FrameIndex(data[i]["features"], graph.joints).nearest(mine)
-            keep[i] = near.mean() <= scale * graph.threshold
-        return keep
+        return corpus
 
     def _endpoint(self, request, frame: BodyFrame, motion: Motion, time: float, side: int) -> FrameData:
         """Features of a known sample, with velocity when its neighbouring sample on ``side`` (-1 / +1)
@@ -253,7 +268,9 @@ class GraphPrior(Prior):
         return frame_data(frame, sk, motion.rotations[[i]], motion.translations[[i]], motion.scales[[i]],
                           motion.fps, dense=False)
 
-    def _fill_gap(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap):
+    def _fill_gap(self, request, corpus: Corpus, filled: Motion, gap: Gap):
+        """The gap filled along the best path of ``corpus``'s graph (None, reason: no path)."""
+        graph, frame = corpus.graph, corpus.frame
         wv = self.option("velocity_weight")
         a = self._endpoint(request, frame, filled, gap.start, -1)
         b = self._endpoint(request, frame, filled, gap.end, +1)
@@ -280,7 +297,8 @@ class GraphPrior(Prior):
                       "start_d": float(ends.start_cost.min() / max(self.option("start_weight"), 1e-12)),
                       "end_d": float(ends.end_cost.min() / max(self.option("end_weight"), 1e-12)),
                       "end_vel": b.velocity is not None}
-        self._outside = bool(np.any(graph.run[nodes] >= self._own_runs))  # the path plays reference frames
+        self._outside = bool(np.any(graph.run[nodes] >= corpus.own))  # the path plays reference frames
+        self._nodes = nodes
         k = len(nodes) - 1
         ground, yaw = retarget(graph.step[nodes[1:]][None], a.ground, np.array([a.yaw[0]]),
                                b.ground[0], np.array([b.yaw[0]]))
@@ -292,15 +310,15 @@ class GraphPrior(Prior):
         r, t, s = assemble(graph, frame, nodes, ground[0], yaw[0], start, end,
                            blend=int(round(self.option("blend") * fps)), window=window,
                            profile=self.option("profile"))
-        if self.option("foot_lock") and len(self.feet.joints):
-            r = self._lock(request, graph, nodes, r, t, s, window)
+        if self.option("foot_lock") and len(corpus.feet.joints):
+            r = self._lock(request, corpus, nodes, r, t, s, window)
         u = (gap.times - gap.start) * k / span
         return sample(r, t, s, u), ""
 
-    def _lock(self, request, graph: MotionGraph, nodes: np.ndarray, r, t, s, window: int) -> np.ndarray:
-        feet: Feet = self.feet
+    def _lock(self, request, corpus: Corpus, nodes: np.ndarray, r, t, s, window: int) -> np.ndarray:
+        feet = corpus.feet
         labels = np.empty((len(nodes), len(feet.joints)), dtype=bool)
-        labels[1:-1] = graph.contact[nodes[1:-1]]
+        labels[1:-1] = corpus.graph.contact[nodes[1:-1]]
         # The known samples at the ends: planted if low (their speed may be unknown).
         ends = kinematics.global_positions(request.skeleton.parents, r[[0, -1]], t[[0, -1]], s[[0, -1]])
         end_h = ends[:, feet.joints] @ feet.up - feet.ground
@@ -308,55 +326,70 @@ class GraphPrior(Prior):
         # Heights as played in the source frames, displaced to the known samples' at the ends;
         # a planted foot stays at its source height (on the ground) except right at the ends.
         ramp = int(round(self.option("lock_ramp") * request.known.fps))
-        src = self.foot_height[nodes]
+        src = corpus.foot_height[nodes]
         w0, w1 = end_weights(len(nodes), window, self.option("profile"))
         free = 1.0 - near_planted(labels, ramp) * edge_window(len(nodes), ramp)[:, None]
         heights = src + free * (w0[:, None] * (end_h[0] - src[0]) + w1[:, None] * (end_h[1] - src[-1]))
         return lock_feet(feet, request.skeleton, r, t, s, labels, ramp, heights)
 
-    def _clean(self, request, filled: Motion, gap: Gap, part):
+    def _clean(self, request, corpus: Corpus, filled: Motion, gap: Gap, part):
         """Stances pinned and steps lifted on a filled gap, known samples at both ends included, where a
         planted foot slides."""
-        if not len(self.feet.joints) or not len(gap.times):
+        feet = corpus.feet
+        if not len(feet.joints) or not len(gap.times):
             return part
         r, t, s, rate = _with_ends(filled, gap, part)
         positions = kinematics.global_positions(request.skeleton.parents, r, t, s)
-        slide = glide(self.feet, positions)
+        slide = glide(feet, positions)
         seconds = (gap.end - gap.start) / filled.fps
-        if slide <= max(self.option("clean_glide"), self.option("clean_ratio") * self.context_glide * seconds):
+        if slide <= max(self.option("clean_glide"), self.option("clean_ratio") * corpus.context_glide * seconds):
             # No planted foot slides, or no more than the shot's own feet do in as much time: nothing for
             # the cleanup to fix, so nothing it may spoil.
             return part
-        r = clean_steps(self.feet, request.skeleton, r, t, s, rate)
+        r = clean_steps(feet, request.skeleton, r, t, s, rate)
         return r[1:-1], part[1], part[2]
 
-    def _plausibility(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap, part) -> float:
+    def _plausibility(self, request, corpus: Corpus, filled: Motion, gap: Gap, part) -> float:
         """Mean distance of a candidate's frames (pose and velocity) to their nearest graph node:
         how much the in-between looks like motion the shot (and references) actually contain."""
-        fd = frame_data(frame, request.skeleton, *_with_ends(filled, gap, part))
+        fd = frame_data(corpus.frame, request.skeleton, *_with_ends(filled, gap, part))
         feats = np.concatenate([fd.pose, self.option("velocity_weight") * fd.velocity], axis=1)[1:-1]
-        return float(graph.nearest(feats).mean())
+        return float(corpus.graph.nearest(feats).mean())
 
-    def _select(self, request, graph: MotionGraph, frame: BodyFrame, filled: Motion, gap: Gap, part):
-        """Keep the graph's in-between unless plain interpolation looks more like the shot's motion."""
+    def _select(self, request, corpus: Corpus, filled: Motion, gap: Gap, part) -> str:
+        """Why plain interpolation is kept instead of the graph's in-between ("": the graph's is used)."""
         interp = self._interp(request, gap)
-        g = self._plausibility(request, graph, frame, filled, gap, part)
-        i = self._plausibility(request, graph, frame, filled, gap, interp)
-        # A path through reference frames must also have something to fix: where interpolation's frames
-        # are already within the graph's transition threshold of real motion, an outside clip's motion
-        # (plausible, but not this shot's) is kept out.
-        plausible = self._outside and i < self.option("interp_plausible") * graph.threshold
+        g = self._plausibility(request, corpus, filled, gap, part)
+        i = self._plausibility(request, corpus, filled, gap, interp)
         # The graph's motion replaces interpolation only where it is clearly more like the shot's motion:
         # between about half and the same distance, it loses as often as it wins (docs/benchmarks.md).
-        closer = g < self.option("graph_margin") * i
-        if not closer or plausible:
-            why = "interpolation already plausible" if plausible else (
-                "interpolation more plausible" if i < g else "graph not clearly more plausible")
-            log.info("graph prior: %s: gap %g..%g: %s (%.4f vs %.4f, threshold %.4f); using it",
-                     request.name or "animation", gap.start, gap.end, why, i, g, graph.threshold)
-            self.fallbacks.append({"start": gap.start, "end": gap.end, "reason": why})
-            return interp
-        return part
+        if g < self.option("graph_margin") * i:
+            return ""
+        why = "interpolation more plausible" if i < g else "graph not clearly more plausible"
+        log.info("graph prior: %s: gap %g..%g: %s (%.4f vs %.4f, threshold %.4f)", request.name or "animation",
+                 gap.start, gap.end, why, i, g, corpus.graph.threshold)
+        return why
+
+    def _prefer(self, request, wide: Corpus, filled: Motion, gap: Gap, cand, part, is_interp: bool) -> str:
+        """Why a path through reference frames does not replace the own answer ``part`` (``is_interp``:
+        plain interpolation), both measured against the wider graph's real motion ("": it does)."""
+        own = self._interp(request, gap) if part is None else part
+        g = self._plausibility(request, wide, filled, gap, cand)
+        b = self._plausibility(request, wide, filled, gap, own)
+        why = ""
+        if is_interp and b < self.option("interp_plausible") * wide.graph.threshold:
+            # A reference path must have something to fix: where interpolation's frames are already within
+            # the graph's transition threshold of real motion, another clip's motion (plausible, but not
+            # this shot's) is kept out.
+            why = "interpolation already plausible"
+        elif is_interp and not g < self.option("reference_margin") * b:
+            why = "interpolation more plausible" if b < g else "graph not clearly more plausible"
+        elif not is_interp and not g < self.option("graph_margin") * b:
+            why = "the shot's own graph not clearly beaten"  # it already beat interpolation
+        log.info("graph prior: %s: gap %g..%g: reference path %s (%.4f vs own %.4f, threshold %.4f)",
+                 request.name or "animation", gap.start, gap.end, f"not used: {why}" if why else "used", g, b,
+                 wide.graph.threshold)
+        return why
 
     def _interp(self, request: InbetweenRequest, gap: Gap):
         from .interp import InterpPrior
@@ -365,11 +398,13 @@ class GraphPrior(Prior):
         m = InterpPrior().fill(sub)
         return m.rotations, m.translations, m.scales
 
-    def _fallback(self, request: InbetweenRequest, gap: Gap, reason: str):
-        log.warning("graph prior: %s: gap %g..%g falls back to interp (%s)", request.name or "animation",
-                    gap.start, gap.end, reason)
+    def _note_interp(self, request: InbetweenRequest, gap: Gap, reason: str) -> None:
+        """Record a gap filled by interpolation; a warning when no graph could fill it (not a choice)."""
+        chosen = reason in ("interpolation more plausible", "graph not clearly more plausible",
+                            "interpolation already plausible")
+        (log.info if chosen else log.warning)("graph prior: %s: gap %g..%g falls back to interp (%s)",
+                                              request.name or "animation", gap.start, gap.end, reason)
         self.fallbacks.append({"start": gap.start, "end": gap.end, "reason": reason})
-        return self._interp(request, gap)
 
 
 def sample_period(known: Motion, timeline) -> float:
