@@ -47,7 +47,9 @@ def _parse_params(items: tuple[str, ...]) -> dict:
               help="Motion library (`anymole-usd library build`): the prior also retrieves from its clips on "
                    "the same skeleton, used per gap only where clearly better; provenance names clip and frames.")
 @click.option("--video-model", help="Video diffusion model: local folder or hub id.")
-@click.option("--video-dir", type=click.Path(), help="Frames from an external generator (implies --prior video).")
+@click.option("--video-dir", type=click.Path(),
+              help="A `video prepare` job folder with the generator's answer, or frames named by time code "
+                   "(implies --prior video).")
 @click.option("--keep-artifacts", type=click.Path(file_okay=False), help="Keep intermediate artifacts here.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Result layer, .usda/.usdc/.usd (default: SHOT.inbetween.usda; missing folders are created).")
