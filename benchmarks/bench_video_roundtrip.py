@@ -173,7 +173,8 @@ def main() -> int:
                   f"--from TRUTH`, `inbetween --video-dir JOB`, `eval --reference`), AnyMoLe protocol, "
                   f"256x256 frames at 15 fps. Targets (issue 16): L2P <= 0.35x interp on "
                   f"locomotion, <= 0.5x on the others; whole chain < 5 min for the 6 s walk.\n\n")
-        update_section(SECTION, header + text)
+        notes = Path(__file__).with_suffix(".md")  # measured findings written by hand beside the table
+        update_section(SECTION, header + text + ("\n" + notes.read_text() if notes.exists() else ""))
     return 0
 
 

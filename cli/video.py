@@ -58,6 +58,6 @@ def prepare(shot, out, size_text, rate, view, truth, prim, context, keys, as_jso
     click.echo(f"{summary['animation']}: video job of {summary['frames']} frames at {summary['fps']:g} fps "
                f"({summary['generate']} to generate in {summary['gaps']} gap(s)), {size[0]}x{size[1]}, "
                f"{summary['view']} camera -> {summary['job']}"
-               + (f"; truth rendered into frames/" if summary["truth_frames"] else ""))
+               + ("; truth rendered into frames/" if summary["truth_frames"] else ""))
     click.echo(f"next: generate into {summary['job']} (see README.txt), then "
                f"anymole-usd inbetween {shot} --video-dir {summary['job']}")

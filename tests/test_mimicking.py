@@ -261,7 +261,7 @@ def test_video_prior_without_frames_is_an_input_error():
 
 # ------------------------------------------------------------------ translated joints, estimator targets, progress
 def test_translated_joints_follow_the_animated_translation():
-    from anymole_usd.plugins.mimicking.optimizer import translated_joints
+    from anymole_usd.plugins.mimicking.translations import translated_joints
 
     parents = np.array([-1, 0, 1, 2, 1])  # trajectory root, hips, spine, head, leg
     t = np.zeros((5, 5, 3))
@@ -276,7 +276,8 @@ def test_translated_joints_follow_the_animated_translation():
 def test_trajectory_root_rig_recovers_the_walk(data_dir):
     """Bandai's joint_Root stays at the origin while Hips carries the walk: Hips is optimised, and its
     translation starts interpolated between the keys, not copied from the neighbouring frame."""
-    from anymole_usd.plugins.mimicking.optimizer import MimicSettings, mimic, translated_joints
+    from anymole_usd.plugins.mimicking.optimizer import MimicSettings, mimic
+    from anymole_usd.plugins.mimicking.translations import translated_joints
     from anymole_usd.plugins.mimicking.oracle import oracle_case
     from anymole_usd.plugins.mimicking.upsample import resample
     from anymole_usd.protocols import load_clips

@@ -3,7 +3,7 @@
 Per optimised frame the parameters are the root translation ``P`` (every root
 and the top-most joints whose translation the known samples animate: a
 trajectory-root rig moves its body through the root's child;
-:func:`translated_joints`) and, per joint,
+:func:`.translations.translated_joints`) and, per joint,
 a rotation vector ``v`` applied to the frame's initial quaternion
 (``q = q_init * exp(v)``), so every pose stays on unit quaternions and ``v = 0``
 is the neighbour the frame starts from. The loss of one frame is
@@ -53,7 +53,8 @@ import torch
 from anymole_usd.kernels.torch_ops import forward_kinematics, joint_loss
 from anymole_usd.motion import Motion
 
-from .schedule import Grid
+from .schedule import Grid, interpolate_between_keys
+from .translations import translated_joints
 
 REFERENCE_HEIGHT = 256.0  # joint errors are expressed in pixels of an image this high
 
@@ -335,42 +336,14 @@ def optimise(problem: FrontProblem, settings: MimicSettings, stats: MimicStats |
     return q, trans, best
 
 
-def _interp_keys(grid: Grid, values: np.ndarray, known: Motion) -> np.ndarray:
-    """(N, ...) ``values`` (per known sample) linearly interpolated between each grid time's keyframes."""
-    i0, i1 = known.index_of(grid.left_key), known.index_of(grid.right_key)
-    span = np.where(grid.right_key > grid.left_key, grid.right_key - grid.left_key, 1.0)
-    a = ((grid.times - grid.left_key) / span).reshape((-1,) + (1,) * (values.ndim - 1))
-    return (1 - a) * values[i0] + a * values[i1]
+def _front_ticker(progress: Callable[[str, float], None], front: int, fronts: int, frames: int,
+                  iterations: int) -> Callable[[int], None]:
+    """``tick(step)`` reporting a front's step as a message and the fraction of all fronts."""
+    def tick(step: int) -> None:
+        progress(f"mimicking: front {front + 1}/{fronts} ({frames} frames), step {step}/{iterations}",
+                 (front + step / max(1, iterations)) / fronts)
 
-
-# A joint's translation is "animated" when it moves by more than this fraction of the character's height (std
-# over the known samples); below it is mocap noise on a bone offset.
-MOVING_TOLERANCE = 0.01
-
-
-def translated_joints(parents: np.ndarray, translations: np.ndarray, height: float,
-                      tolerance: float = MOVING_TOLERANCE) -> np.ndarray:
-    """Joints whose translation mimicking optimises: every root, and every joint whose local translation is
-    animated in ``translations`` (F, J, 3) while none of its ancestors' is.
-
-    A trajectory-root rig (Bandai's ``joint_Root`` fixed at the origin, its child ``Hips`` carrying the
-    walk) moves the body through a child joint: optimising the roots alone would leave the hips where
-    the neighbouring frame had them.
-    """
-    parents = np.asarray(parents)
-    moving = np.asarray(translations).std(0).max(-1) > tolerance * max(height, 1e-12)
-    from anymole_usd import kinematics
-
-    order = np.argsort(kinematics.joint_depths(parents), kind="stable")
-    covered = np.zeros(len(parents), bool)  # an ancestor is optimised and animated
-    chosen = parents < 0
-    for j in order:  # parents before children
-        p = parents[j]
-        inherited = p >= 0 and (covered[p])
-        if moving[j] and not inherited:
-            chosen[j] = True
-        covered[j] = inherited or (chosen[j] and moving[j])
-    return np.flatnonzero(chosen)
+    return tick
 
 
 def mimic(parents, known: Motion, grid: Grid, targets: MimicTargets, view: MimicView,
@@ -389,8 +362,8 @@ def mimic(parents, known: Motion, grid: Grid, targets: MimicTargets, view: Mimic
     rot = np.zeros((n, n_j, 4))
     # translations and scales no term constrains: interpolated between the gap's keyframes (each frame's own,
     # not its neighbour's: a joint carrying a walk must keep walking while the fronts meet in the middle)
-    trans = _interp_keys(grid, known.translations, known)
-    scl = _interp_keys(grid, known.scales, known)
+    trans = interpolate_between_keys(grid, known.translations, known)
+    scl = interpolate_between_keys(grid, known.scales, known)
     k = known.index_of(grid.times[grid.known])
     rot[grid.known], trans[grid.known], scl[grid.known] = known.rotations[k], known.translations[k], known.scales[k]
     p_interp = trans[:, moving].copy()
@@ -410,12 +383,8 @@ def mimic(parents, known: Motion, grid: Grid, targets: MimicTargets, view: Mimic
                                None if targets.joints2d is None else targets.joints2d[f], w2d,
                                None if targets.images is None else targets.images[f],
                                None if targets.depth is None else targets.depth[f], moving=moving)
-        tick = None
-        if progress is not None:
-            def tick(step, fi=fi, nf=len(grid.fronts), nb=len(f)):
-                progress(f"mimicking: front {fi + 1}/{nf} ({nb} frames), step {step}/{settings.iterations}",
-                         (fi + step / max(1, settings.iterations)) / nf)
-
+        tick = None if progress is None else _front_ticker(progress, fi, len(grid.fronts), len(f), settings.iterations)
+        if tick is not None:
             tick(0)
         q, t, _ = optimise(problem, settings, stats, hook, tick)
         q = q.detach().cpu().numpy().astype(np.float64)

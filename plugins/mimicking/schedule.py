@@ -82,3 +82,12 @@ def build_grid(known_times: np.ndarray, fps: float, rate: float = 15.0) -> Grid:
     out = [Front(np.concatenate([f[0] for f in fs]), np.concatenate([f[1] for f in fs]),
                  np.concatenate([f[2] for f in fs])) for _, fs in sorted(fronts.items())]
     return Grid(np.concatenate(times), np.concatenate(known), np.concatenate(lk), np.concatenate(rk), out)
+
+
+def interpolate_between_keys(grid: Grid, values: np.ndarray, known) -> np.ndarray:
+    """(N, ...) ``values`` (one row per sample of the ``known`` Motion) linearly interpolated between each grid
+    time's keyframes (known grid times get their own value)."""
+    i0, i1 = known.index_of(grid.left_key), known.index_of(grid.right_key)
+    span = np.where(grid.right_key > grid.left_key, grid.right_key - grid.left_key, 1.0)
+    a = ((grid.times - grid.left_key) / span).reshape((-1,) + (1,) * (values.ndim - 1))
+    return (1 - a) * values[i0] + a * values[i1]
