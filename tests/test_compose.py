@@ -72,7 +72,7 @@ def test_tags_are_honoured_and_the_output_composes(lib, tmp_path):
     assert info["time_codes_per_second"] == 30 and info["up_axis"] == "Y" and info["meters_per_unit"] == 0.01
     sk = info["skeletons"][0]
     assert sk["joints"] == 22 and sk["provenance"]["tool"] == "compose"
-    assert sk["provenance"]["details"]["segments"] == segs
+    assert sk["provenance"]["details"]["compose"]["segments"] == segs
     assert sk["authored_range"] == [0, 240]
     exported = json.loads(run("export", out, "-o", tmp_path / "mix.bvh", "--json").output)
     assert exported["frames"] == 241

@@ -4,7 +4,7 @@ The stage is what ``anymole-usd import`` writes (``authoring.write_skel_stage``:
 SkelRoot, Skeleton, the skinned meshes of the character when its clip has
 them, one bound SkelAnimation, timeCodesPerSecond, upAxis Y, metersPerUnit)
 plus provenance: the ``AnyMoLeInbetweenAPI`` schema on the SkelAnimation
-(tool ``compose``, the request and every segment in ``details``) and
+(tool ``compose``, the request and every segment in ``details["compose"]``) and
 ``customLayerData["anymole"]["compose"]``, the mark that lets a later compose
 replace the file. Any other existing file is refused unless ``force``.
 """
@@ -73,7 +73,7 @@ def write_composition(comp, path: str, request, force: bool = False) -> dict:
                           tool_version=__version__, source_layer=summary["library"], source_prim="",
                           mode="compose", keyframes=[float(x) for x in comp.key_times * comp.fps],
                           generated_times=[float(x) for x in comp.motion.times], seed=request.seed, tool="compose",
-                          details={**summary, "segments": comp.segments})
+                          details={"compose": {**summary, "segments": comp.segments}})
         author_provenance(layer.GetPrimAtPath(paths["animation"]), prov)
         if not layer.Save():
             raise OSError(f"could not write {path}")
