@@ -42,6 +42,9 @@ def test_prepare_writes_the_job(job):
 
     tmp, shot, truth, summary = job
     folder = tmp / "job"
+    from anymole_usd.atomic_files import new_dir_mode
+
+    assert folder.stat().st_mode & 0o777 == new_dir_mode()  # the user's umask, not a temp folder's 0700
     assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "conditioning.mp4", "frames", "gaps",
                                                          "job.json", "known", "mask.mp4"]
     doc = json.loads((folder / "job.json").read_text())
@@ -166,3 +169,12 @@ def test_prepare_bad_input(job, tmp_path):
                             str(tmp_path / "nope.usda")])
     assert r.exit_code == 2 and "nope.usda" in r.output and not (tmp_path / "j").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".anymole")]
+
+
+def test_prepare_reads_the_authored_samples_under_an_earlier_result(tmp_path, data_dir):
+    shot = shot_root(tmp_path, data_dir)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["inbetween", str(shot), "--prior", "interp"]).exit_code == 0  # composes a result
+    r = runner.invoke(cli, ["video", "prepare", str(shot), "-o", str(tmp_path / "job"), "--size", SIZE, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["generate"] == 14  # not "no gaps": the earlier result is set aside

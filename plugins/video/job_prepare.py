@@ -31,14 +31,15 @@ VIDEO_VIEWS = ("front", "left", "right")  # the estimator never trains on the ba
 
 def _shot_job(shot: str, prim: str | None, context, keys):
     """(stage, AnimationJob) of the shot's one animation to fill, earlier results set aside in memory."""
-    from anymole_usd import layering
     from anymole_usd.pipeline import InbetweenOptions, plan
     from anymole_usd.reading import open_stage
+    from anymole_usd.transaction import show_in_memory, user_bases
 
+    # The shot as the user authored it: an earlier `inbetween` result is set aside in memory only, exactly as
+    # the runner reads it (otherwise its filled samples would look like context and leave nothing to generate).
+    bases, _ = user_bases(os.path.abspath(shot))
+    held = show_in_memory(bases)  # noqa: F841 - the stage sees these layers only while they are referenced
     stage = open_stage(shot)
-    strip = getattr(layering, "strip_results", None)  # (the runner's way of setting earlier results aside)
-    if strip is not None and layering.is_writable_layer(shot):
-        strip(stage.GetRootLayer())  # in memory only: the job is made from the authored samples
     stage, jobs = plan(shot, InbetweenOptions(prim=prim, context=context, keys=keys), stage)
     todo = [j for j in jobs if j.timeline.gaps]
     if not todo:
@@ -153,6 +154,9 @@ def prepare_job(shot: str, out: str, *, size: tuple[int, int] = (256, 256), rate
                    prompt=prompt, shot=shot, animation=job.anim_path)
 
     tmp = Path(tempfile.mkdtemp(prefix=".anymole-job-", dir=out_path.parent))
+    from anymole_usd.atomic_files import new_dir_mode
+
+    os.chmod(tmp, new_dir_mode())  # the user's umask, not mkdtemp's 0700
     try:
         (tmp / "known").mkdir()
         for t, img in by_time.items():
