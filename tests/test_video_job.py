@@ -53,6 +53,8 @@ def test_prepare_writes_the_job(job):
     assert doc["fps"] == 15 and doc["stage_fps"] == 24 and doc["num_frames"] == len(times) == summary["frames"]
     assert gen.sum() == 14 and not gen[[0, -1]].any() and 36 in times[~gen] and 48 in times[~gen]
     assert np.all(np.diff(times) > 0) and doc["size"] == {"height": 48, "width": 64} and doc["view"] == "front"
+    assert set(times) <= set(doc["grid_times"]) and len(doc["grid_times"]) == 26 + 14  # every known sample
+    assert len(doc["known_times"]) == 26
     assert [(g["first"], g["last"], len(g["times"])) for g in doc["gaps"]] == [(24, 36, 7), (36, 48, 7)]
     assert set(doc["cameras"]["views"]) == {"front", "left", "right", "back"}
     assert np.asarray(doc["cameras"]["views"]["front"]["K"]).shape == (3, 3)

@@ -164,6 +164,7 @@ def job_json(layout: JobLayout, *, rate: float, stage_fps: float, size: tuple[in
         "times": [float(t) for t in layout.times],
         "generate": [bool(not k) for k in layout.known],
         "known_times": [float(t) for t in layout.grid_times[layout.grid_known]],
+        "grid_times": [float(t) for t in layout.grid_times],  # mimicking's grid: known samples + frames to fill
         "gaps": [{"index": i, "folder": f"gaps/{i}", "num_frames": g["last_index"] - g["first_index"] + 1, **g}
                  for i, g in enumerate(layout.gaps)],
         "view": view,
