@@ -2,9 +2,12 @@
 
     nice -n 10 python benchmarks/bench_batch.py [--data ../shared/data] [--shots 20] [--repeat 3] [--no-write]
 
-Twenty shots (half copies of the CesiumMan example, 48 frames; half whole
-Bandai takes, 59-402 frames at 30 fps, imported from BVH with the first
-quarter as context and keys at 1/2, 3/4 and the end), default prior.
+Twenty shots of production length: 10 s windows (300 frames at 30 fps) of
+long real takes in ../shared/data (CMU, Perfume, sign language, martial arts,
+salsa, modern dance), each imported from BVH with its first 100 frames as
+context and a key every 50 frames after (four gaps of 49 frames), default
+prior. A second, small set (the CesiumMan example, 48 frames, copied) shows
+the fixed cost of a batch where shots take a fraction of a second.
 Everything runs end to end as a user would (`anymole-usd batch DIR --json`
 in a subprocess, interpreter start-up included), each repeat on fresh copies,
 1- and 2-worker runs interleaved so a change of load hits both. Reference
@@ -58,37 +61,71 @@ def machine_ceiling() -> float:
     return 2 * one / two
 
 
-def bvh_shot(source: str, out: str) -> None:
-    """A whole take at 30 fps with only its first quarter (context) and keys at 1/2, 3/4 and the end left."""
+# Long real takes (../shared/data): 10 s windows of them are the shots.
+TAKES = (
+    "bvh/humanoid/cmu/01_01.bvh",
+    "library/bvh/humanoid/cmu_3dsmax_zombiehorse/142_22.bvh",
+    "library/bvh/humanoid/cmu_3dsmax_zombiehorse/144_20.bvh",
+    "library/bvh/humanoid/perfume_dev/A_test.bvh",
+    "library/bvh/humanoid/brynmawr_animation_toolkit/SIB01-story01-bvh.bvh",
+    "library/bvh/humanoid/brynmawr_animation_toolkit/Beta_samba_dancing.bvh",
+    "library/bvh/humanoid/brynmawr_animation_toolkit/Warrok_WarrokThriller.bvh",
+    "library/bvh/humanoid/cmu_daz_acrnn/martial_04.bvh",
+    "library/bvh/humanoid/manipnet_hands/mug1_leftHand.bvh",
+)
+SHOT_FRAMES, CONTEXT, FPS = 300, 100, 30.0  # 10 s at 30 fps: 100 frames of context, keys every 50 after
+
+
+def bvh_header(path: str) -> tuple[int, float]:
+    """(frames, seconds per frame) from a BVH header."""
+    frames, step = 0, 0.0
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("Frames:"):
+                frames = int(line.split()[1])
+            elif line.startswith("Frame Time:"):
+                step = float(line.split()[2])
+                break
+    return frames, step
+
+
+def bvh_shot(source: str, out: str, first: int, count: int) -> None:
+    """Source frames [first, first + count) at 30 fps, with only the context and the keys left."""
     from pxr import Sdf
 
     from anymole_usd.plugins.io.base import ImportOptions
     from anymole_usd.plugins.io.convert import import_to_usd
 
-    frames = import_to_usd(source, out, ImportOptions(fps=30.0))["animations"][0]["frames"]
-    keep = set(range(frames // 4)) | {frames // 2, frames * 3 // 4, frames - 1}
+    import_to_usd(source, out, ImportOptions(frames=slice(first, first + count), fps=FPS))
     layer = Sdf.Layer.FindOrOpen(out)
     paths: list = []
     layer.Traverse(Sdf.Path.absoluteRootPath, lambda p: paths.append(p) if p.IsPropertyPath() else None)
     for path in paths:
-        for t in layer.ListTimeSamplesForPath(path):
-            if int(round(t)) not in keep:
+        times = layer.ListTimeSamplesForPath(path)
+        keep = {int(round(t - times[0])) for t in times[:CONTEXT]} | set(range(CONTEXT + 49, len(times), 50))
+        keep.add(len(times) - 1)
+        for t in times:
+            if int(round(t - times[0])) not in keep:
                 layer.EraseTimeSample(path, t)
     layer.Save()
 
 
 def build_template(data: str, n: int, folder: str) -> list[str]:
-    takes = sorted(f for f in os.listdir(os.path.join(data, "bvh", "humanoid", "bandai_namco")) if f.endswith(".bvh"))
-    for i in range(n):
-        if i % 2 == 0:
-            shot = os.path.join(folder, f"cesium_{i:02d}")
-            os.makedirs(shot)
-            for name in ("shot.usda", "CesiumMan.usdz"):
-                shutil.copy(os.path.join(REPO, "examples", "cesiumman", name), os.path.join(shot, name))
-        else:
-            take = takes[(i // 2) % len(takes)]
-            bvh_shot(os.path.join(data, "bvh", "humanoid", "bandai_namco", take),
-                     os.path.join(folder, f"bandai_{i:02d}.usda"))
+    """``n`` shots: consecutive 10 s windows of the takes, round robin."""
+    windows = []
+    for take in TAKES:
+        path = os.path.join(data, take)
+        frames, step = bvh_header(path)
+        count = int(round(SHOT_FRAMES / (FPS * step)))  # source frames in 10 s
+        windows.append([(path, first, count) for first in range(0, frames - count + 1, count)])
+    order: list = []
+    while len(order) < n and any(windows):
+        order += [ws.pop(0) for ws in windows if ws]
+    if len(order) < n:
+        raise SystemExit(f"only {len(order)} 10 s windows in the takes; ask for fewer --shots")
+    for i, (path, first, count) in enumerate(order[:n]):
+        name = os.path.splitext(os.path.basename(path))[0]
+        bvh_shot(path, os.path.join(folder, f"{i:02d}_{name}_{first}.usda"), first, count)
     return sorted(os.listdir(folder))
 
 

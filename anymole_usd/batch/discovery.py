@@ -3,9 +3,9 @@
 Inputs are shot files, folders (searched recursively) and glob patterns. A file
 named on the command line is always a shot (a bad one fails with its one-line
 error). A file found in a folder or by a pattern is a shot when its stage binds
-a SkelAnimation with gaps, checked exactly as `inbetween` plans it, or when
-`inbetween` filled it before (its journal in `.anymole/`; the gaps are covered
-by the composed result now). A broken USD file found there is a shot too, so
+a SkelAnimation with gaps (the bindings and context/keys detection of
+`inbetween`), or when `inbetween` filled it before (its journal in
+`.anymole/`, or a result layer composed over it: the gaps are covered now). A broken USD file found there is a shot too, so
 the batch reports it. Never shots: anymole-usd's own result layers, hidden
 files and folders (`.anymole` keeps journals and backups), and files that
 another input's root layer composes (an animation sublayer, a referenced
@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc", ".usdz")
+_PROBE_ORDER = {".usda": 0, ".usd": 1, ".usdc": 2, ".usdz": 2}
 _GLOB_CHARS = set("*?[")
 
 
@@ -32,22 +33,32 @@ def discover(inputs: list[str], fps: float | None = None) -> Discovered:
     """Expand ``inputs`` into shot files (see the module docstring for the rules)."""
     explicit, searched = _expand(inputs)
     out = Discovered()
-    heads: dict[str, tuple[str | None, set[str]]] = {}  # path -> (kind of root layer, files it composes)
+    deps: dict[str, set[str]] = {}  # path -> files its root layer composes
     for path in explicit:
-        heads[path] = _read_head(path)
-        (out.result_layers if heads[path][0] == "result" else out.shots).append(path)
-    for path in searched:
-        heads[path] = _read_head(path)
-    # Another shot's sublayer, reference or payload is part of that shot, not a shot of its own.
-    used_by = {dep: path for path, (kind, deps) in heads.items() if kind != "result" for dep in deps if dep != path}
-    for path in searched:
-        kind = heads[path][0]
+        kind, deps[path], _ = _read_head(path)
+        (out.result_layers if kind == "result" else out.shots).append(path)
+    known = set().union(*deps.values()) if deps else set()
+    verdicts: dict[str, str | None] = {}
+    # Text layers first: shots are usually .usda and the .usdz/.usdc beside them their assets, which
+    # need no probing once a shot is seen to compose them.
+    for path in sorted(searched, key=lambda p: _PROBE_ORDER.get(os.path.splitext(p)[1].lower(), 3)):
+        kind, deps[path], layer = _read_head(path)
+        known |= deps[path]
         if kind == "result":
-            reason = "an anymole-usd result layer"
-        elif path in used_by:
-            reason = f"a layer of {used_by[path]}"
+            verdicts[path] = "an anymole-usd result layer"
+        elif kind == "broken" or path in known:
+            verdicts[path] = None  # broken: reported by the runner; a layer of another shot: below
+        elif any(_is_result(d) for d in deps[path]):
+            verdicts[path] = None  # a result is composed over it: filled before, still a shot
         else:
-            reason = None if kind == "broken" else _probe(path, fps)  # a broken file is reported, not passed over
+            verdicts[path] = _probe(path, fps)  # ``layer`` still open: the stage reuses it
+        del layer
+    # Another input's sublayer, reference or payload is part of that shot, not a shot of its own.
+    used_by = {d: path for path, ds in deps.items() for d in ds if d != path}
+    for path in searched:
+        reason = verdicts[path]
+        if reason is None and path in used_by:
+            reason = f"a layer of {used_by[path]}"
         if reason:
             out.ignored.append({"path": path, "reason": reason})
         else:
@@ -93,8 +104,8 @@ def _walk(folder: str) -> list[str]:
     return found
 
 
-def _read_head(path: str) -> tuple[str | None, set[str]]:
-    """From the root layer alone: ("result" | "broken" | None, absolute paths of the files it composes)."""
+def _read_head(path: str):
+    """From the root layer alone: ("result" | "broken" | None, absolute paths of the files it composes, layer)."""
     from pxr import Sdf, Tf
 
     from ..layering import MARKER
@@ -104,32 +115,53 @@ def _read_head(path: str) -> tuple[str | None, set[str]]:
     except Tf.ErrorException:
         layer = None
     if layer is None:
-        return "broken", set()
+        return "broken", set(), None
     if MARKER in dict(layer.customLayerData):
-        return "result", set()
+        return "result", set(), None
     deps = {os.path.abspath(layer.ComputeAbsolutePath(p)) for p in layer.GetCompositionAssetDependencies()}
-    return None, {d for d in deps if "[" not in d}  # package-internal paths are never separate files
+    return None, {d for d in deps if "[" not in d}, layer  # package-internal paths are never separate files
+
+
+def _is_result(path: str) -> bool:
+    """An anymole-usd result layer (only files named like one are opened to check)."""
+    if ".inbetween." not in os.path.basename(path) or not os.path.isfile(path):
+        return False
+    return _read_head(path)[0] == "result"
 
 
 def _probe(path: str, fps: float | None) -> str | None:
-    """Why the file is not a shot, or None when it is one (checked as `inbetween` plans it)."""
+    """Why the file is not a shot, or None when it is one.
+
+    The same bindings and timeline detection as `inbetween` (without reading
+    the samples themselves); the runner has the last word on each shot.
+    """
     from ..errors import InputError
-    from ..pipeline import InbetweenOptions, plan
-    from ..reading import find_bindings, open_stage
+    from ..reading import authored_times, find_bindings, open_stage
+    from ..timeline import TimelineError, build_timeline
 
     if _filled_before(path):
         return None  # its gaps are filled by a result composed over it now: still a shot
     try:
         stage = open_stage(path)
         bindings = find_bindings(stage, path)
-        if not bindings:
-            return "no UsdSkel Skeleton"
-        if not any(b.animation_path for b in bindings):
-            return "no Skeleton has a bound SkelAnimation"
-        _, jobs = plan(path, InbetweenOptions(fps=fps), stage)
     except InputError:
         return None  # bad input: the worker reports it with the runner's own message
-    return None if any(j.timeline.gaps for j in jobs) else "no gaps to fill"
+    if not bindings:
+        return "no UsdSkel Skeleton"
+    animations = {b.animation_path for b in bindings if b.animation_path}
+    if not animations:
+        return "no Skeleton has a bound SkelAnimation"
+    step = stage.GetTimeCodesPerSecond() / fps if fps else 1.0
+    for anim in animations:
+        times = authored_times(stage.GetPrimAtPath(anim))
+        if len(times) == 0:
+            return None  # the runner says which animation has no samples
+        try:
+            if build_timeline(times, None, None, step=step).gaps:
+                return None
+        except TimelineError:
+            return None
+    return "no gaps to fill"
 
 
 def _filled_before(path: str) -> bool:
