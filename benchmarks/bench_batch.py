@@ -171,16 +171,22 @@ def main() -> None:
     template = os.path.join(root, "template")
     os.makedirs(template)
     build_template(args.data, args.shots, template)
+    small = os.path.join(root, "small")
+    for i in range(args.shots):
+        os.makedirs(os.path.join(small, f"cesium_{i:02d}"))
+        for name in ("shot.usda", "CesiumMan.usdz"):
+            shutil.copy(os.path.join(REPO, "examples", "cesiumman", name), os.path.join(small, f"cesium_{i:02d}", name))
     n = args.shots
-    rows: dict[str, list] = {"w1": [], "w2": [], "ref2": [], "ray2": []}
+    rows: dict[str, list] = {"w1": [], "w2": [], "ref2": [], "ray2": [], "s1": [], "s2": []}
     ceilings: list[float] = []
     resume: list = []
     for r in range(args.repeat):
         ceilings.append(machine_ceiling())
         print(f"[{r}] ceiling: 2 pure-CPU processes give {ceilings[-1]:.2f}x one", flush=True)
-        for key, extra in (("w1", ["--workers", "1"]), ("w2", ["--workers", "2"])):
+        for key, extra in (("w1", ["--workers", "1"]), ("w2", ["--workers", "2"]),
+                           ("s1", ["--workers", "1"]), ("s2", ["--workers", "2"])):
             before = load()
-            wall, rep = run_batch(fresh(template, root, key), *extra)
+            wall, rep = run_batch(fresh(small if key.startswith("s") else template, root, key), *extra)
             assert rep["summary"]["done"] == n, rep["summary"]
             rows[key].append((wall, rep["summary"]["shot_seconds"], before, load()))
             print(f"[{r}] {key}: {wall:.2f} s, shot seconds {rep['summary']['shot_seconds']:.1f}, "
@@ -219,47 +225,56 @@ def render(rows: dict, resume: list, n: int, ray_init: float | None, repeat: int
     med = {k: statistics.median(w for w, *_ in v) for k, v in rows.items() if v}
     best = {k: min(w for w, *_ in v) for k, v in rows.items() if v}
     loads = {k: ", ".join(b for _, _, b, _ in v) for k, v in rows.items() if v}
-    ratios = [a[0] / b[0] for a, b in zip(rows["w1"], rows["w2"])]
+
+    def pairs(a: str, b: str) -> list[float]:
+        return [x[0] / y[0] for x, y in zip(rows[a], rows[b])]
+
     lines = [
-        f"`nice -n 10 python benchmarks/bench_batch.py` ({machine()}; the 2 cores shared with other "
-        f"agents' work: load averages 1/5/15 min before each run are listed). {n} shots, half CesiumMan "
-        f"example copies (48 frames), half whole Bandai takes (59-402 frames, first quarter context, keys at "
-        f"1/2, 3/4 and the end), default prior; `anymole-usd batch DIR --json` "
-        f"end to end in a subprocess, fresh copies every run, median of {repeat} (best in brackets).",
+        f"`nice -n 10 python benchmarks/bench_batch.py` ({machine()}; the 2 cores are shared with other "
+        f"agents' work: the load averages (1/5/15 min) before each run are listed). `anymole-usd batch DIR "
+        f"--json` end to end in a subprocess (interpreter start-up included), fresh copies every run, default "
+        f"prior, median of {repeat} (best in brackets). Production set: {n} shots, 10 s windows (300 frames at "
+        f"30 fps) of long real takes (CMU 01_01, 142_22, 144_20, Perfume, sign language, samba, Thriller, "
+        f"martial arts, a hand), first 100 frames context, a key every 50 frames after. Small set: {n} copies "
+        f"of the CesiumMan example (48 frames).",
         "",
-        "| run | wall s | shots / min | sum of shot seconds | load before each run |",
-        "|---|---|---|---|---|",
+        "| set | run | wall s | shots / min | sum of shot seconds | load before each run |",
+        "|---|---|---|---|---|---|",
     ]
-    names = {"w1": "pool, `--workers 1`", "w2": "pool, `--workers 2`",
-             "ref2": "reference: one `inbetween` process per shot, 2 at a time",
-             "ray2": "`--ray local --workers 2` (Ray start-up included)"}
-    for key in ("w1", "w2", "ref2", "ray2"):
+    names = {"w1": ("production", "pool, `--workers 1`"), "w2": ("production", "pool, `--workers 2`"),
+             "ref2": ("production", "reference: one `inbetween` process per shot, 2 at a time"),
+             "ray2": ("production", "`--ray local --workers 2` (Ray start-up included)"),
+             "s1": ("small", "pool, `--workers 1`"), "s2": ("small", "pool, `--workers 2`")}
+    for key in ("w1", "w2", "ref2", "ray2", "s1", "s2"):
         if not rows[key]:
             continue
         shot_s = [s for _, s, *_ in rows[key] if s is not None]
-        lines.append(f"| {names[key]} | {med[key]:.1f} ({best[key]:.1f}) | {60 * n / med[key]:.0f} | "
-                     f"{statistics.median(shot_s):.1f} |" if shot_s else
-                     f"| {names[key]} | {med[key]:.1f} ({best[key]:.1f}) | {60 * n / med[key]:.0f} | - |")
-        lines[-1] += f" {loads[key]} |"
+        lines.append(f"| {names[key][0]} | {names[key][1]} | {med[key]:.1f} ({best[key]:.1f}) | "
+                     f"{60 * n / med[key]:.0f} | {f'{statistics.median(shot_s):.1f}' if shot_s else '-'} | "
+                     f"{loads[key]} |")
+    big, little = pairs("w1", "w2"), pairs("s1", "s2")
     lines += [
         "",
-        f"- Throughput, 2 workers against 1: **{statistics.median(ratios):.2f}x** (median of the "
-        f"interleaved pairs; each pair {', '.join(f'{r:.2f}' for r in ratios)}). Side by side, just before "
-        f"each pair, two processes of pure CPU work gave {', '.join(f'{c:.2f}' for c in ceilings)}x one: the "
-        f"most the shared cores allowed at that moment.",
-        f"- Against a process per shot (the reference), the pool with 2 workers is "
-        f"{med['ref2'] / med['w2']:.2f}x faster: shots fork from a forkserver that already imported "
-        f"USD, the runner and the prior.",
-        f"- `--resume` over the {n} done shots: {statistics.median(w for w, _ in resume):.2f} s "
+        f"- Throughput, 2 workers against 1, production set: **{statistics.median(big):.2f}x** (median of the "
+        f"interleaved pairs: {', '.join(f'{r:.2f}' for r in big)}); small set {statistics.median(little):.2f}x "
+        f"({', '.join(f'{r:.2f}' for r in little)}). Side by side, just before each repeat, two processes of "
+        f"pure CPU work gave {', '.join(f'{c:.2f}' for c in ceilings)}x one: the most the shared cores allowed "
+        f"then.",
+        f"- Fixed cost of a batch (start-up, search, forkserver; pool, 1 worker): about "
+        f"{med['s1'] - statistics.median(s for _, s, *_ in rows['s1']):.1f} s (wall minus shot seconds, small "
+        f"set); it is why shots of a fraction of a second scale less.",
+        f"- The reference (a fresh `inbetween` process per shot, 2 at a time) takes "
+        f"{med['ref2'] / med['w2']:.2f}x the wall time of the pool with 2 workers: the pool's shots fork from a "
+        f"forkserver that has already imported USD, the runner and the prior.",
+        f"- `--resume` over the {n} done production shots: {statistics.median(w for w, _ in resume):.2f} s "
         f"(best {min(w for w, _ in resume):.2f} s; loads {', '.join(b for _, b in resume)}), interpreter "
         f"start-up included; no worker starts.",
     ]
     if rows["ray2"]:
-        per_shot = (med["ray2"] - med["w2"]) / n
         lines.append(
             f"- Ray local against the pool, both 2 workers: {med['ray2']:.1f} s vs {med['w2']:.1f} s, "
-            f"{per_shot * 1000:+.0f} ms per shot overall; Ray's own start-up (`ray.init(num_cpus=2)` alone, "
-            f"measured apart) is {ray_init:.1f} s of it, leaving "
+            f"{(med['ray2'] - med['w2']) / n * 1000:+.0f} ms per shot overall; Ray's own start-up "
+            f"(`ray.init(num_cpus=2)` alone, measured apart) is {ray_init:.1f} s of it, leaving "
             f"{(med['ray2'] - ray_init - med['w2']) / n * 1000:+.0f} ms per shot for scheduling and worker "
             f"start-up. Use the pool on one machine; Ray pays off when shots spread over several.")
     return "\n".join(lines)
