@@ -28,9 +28,10 @@ files, or library stretches that ``inbetween --library`` retrieved, see
 exactly as without them; a second, wider graph holds the shot's runs and the
 admitted reference runs, and its path replaces the own answer only where it is
 clearly better, both measured against the wider graph's frames: against
-interpolation below ``reference_margin`` (1.0: library stretches are admitted
-only when they match both ends of a gap closely, and then measured on the tuning
-clips a path at least as plausible as interpolation beat it on 18 of 18 gaps) and not where interpolation is
+interpolation below ``reference_margin`` (0.9: library stretches are admitted
+only when they match both ends of a gap closely, and then, measured on the
+tuning clips, every path under 1.0 x interpolation's distance beat it (18 of 18
+gaps); 0.9 keeps a margin, as a tie is not "closer to real motion") and not where interpolation is
 already within the graph's transition threshold of real motion, against the
 own graph's path below ``graph_margin``. So a reference can never make a gap
 worse than the shot alone would by more than that test's misses (another Bandai
@@ -117,7 +118,7 @@ PARAMS = Parameters(
     Param("lock_ramp", 0.15, "seconds over which the foot-locking correction fades in and out", min=0),
     Param("admit", 3.0, "x graph threshold: reference runs must come this close to the shot's own frames "
           "(0: admit all)", min=0),
-    Param("reference_margin", 1.0, "per gap, a path through reference (library) frames replaces interpolation "
+    Param("reference_margin", 0.9, "per gap, a path through reference (library) frames replaces interpolation "
           "only where its distance to real motion is below this fraction of interpolation's (against the shot's "
           "own graph path: graph_margin)", min=0, max=1),
     Param("graph_margin", 0.55, "per gap, the graph replaces interpolation only where its frames' distance to "
