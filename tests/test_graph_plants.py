@@ -126,7 +126,7 @@ def test_interpolation_is_kept_where_it_is_already_plausible(data_dir):
     out = prior.fill(req)
     assert prior.admitted.tolist() == [True]
     assert [f["reason"] for f in prior.fallbacks] == ["interpolation already plausible"]
-    loose = graph(interp_plausible=0, graph_margin=1)
+    loose = graph(interp_plausible=0, reference_margin=1)
     loose.fill(req)
     assert loose.fallbacks == []  # without the rules the reference path is used
     interp = registry.load("priors", "interp")().fill(req)
