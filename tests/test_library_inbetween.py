@@ -175,3 +175,31 @@ def test_another_walk_as_reference_does_not_spoil_the_shot(data_dir):
     assert prior.admitted.tolist() == [True]  # the other walk is in the graph
     assert l2p.compute(helped) <= 1.02 * l2p.compute(alone)
     assert l2p.compute(alone) < 0.25 * l2p.compute(run_prior(registry.load("priors", "interp")(), ws)[0])
+
+
+def test_a_z_up_shot_plays_its_library_clip_in_its_own_axes(tmp_path, data_dir):
+    """CesiumMan's skeleton is Z-up in its own space; the library stores clips Y-up. Its own walk in the
+    library fills its gaps with its own frames, turned back into the shot's axes (to 1e-3)."""
+    from pxr import UsdSkel
+
+    build_library(tmp_path / "lib", [str(data_dir / "usd/CesiumMan.usdz")])
+    source = Usd.Stage.Open(str(data_dir / "usd/CesiumMan.usdz"))
+    source.Export(str(tmp_path / "shot.usda"))
+    layer = Sdf.Layer.FindOrOpen(str(tmp_path / "shot.usda"))
+    stage = Usd.Stage.Open(layer)
+    anim = next(p for p in stage.Traverse() if p.IsA(UsdSkel.Animation))
+    for name in ("translations", "rotations", "scales"):
+        attr = anim.GetPath().AppendProperty(name)
+        for t in list(layer.ListTimeSamplesForPath(attr)):
+            if round(t) not in set(range(1, 25)) | {36, 48}:
+                layer.EraseTimeSample(attr, t)
+    layer.Save()
+    code, out = run("inbetween", tmp_path / "shot.usda", "--library", tmp_path / "lib")
+    assert code == 0 and "library: CesiumMan.usdz" in out, out
+    truth = UsdSkel.Animation(next(p for p in source.Traverse() if p.IsA(UsdSkel.Animation)))
+    result = Usd.Stage.Open(str(tmp_path / "shot.usda"))
+    filled = UsdSkel.Animation(next(p for p in result.Traverse() if p.GetName().endswith("_inbetween")))
+    for t in (30, 42):
+        q, r = (np.array(a.GetRotationsAttr().Get(t)) for a in (filled, truth))
+        assert np.abs(np.abs(np.sum(q * r, axis=1)) - 1).max() < 1e-3
+        assert np.abs(np.array(filled.GetTranslationsAttr().Get(t)) - truth.GetTranslationsAttr().Get(t)).max() < 1e-3
