@@ -126,8 +126,8 @@ PARAMS = Parameters(
     Param("clean_steps", True, "on a filled gap where a planted foot slides: pin the stances and lift the steps"),
     Param("clean_glide", 0.5, "character sizes a low foot must slide in a filled gap before the cleanup touches it",
           min=0),
-    Param("clean_ratio", 5.0, "... and x what the shot's own low feet slide in as much time (footwork that "
-          "slides, a hand on a table: left alone)", min=0),
+    Param("clean_ratio", 5.0, "and more than this x what the shot's own low feet slide in as long (footwork that "
+          "slides, a pivot: left alone)", min=0),
 )
 
 
