@@ -11,6 +11,8 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
+
 CHANNEL_NAMES = ("translations", "rotations", "scales")
 CRATE_MAGIC = b"PXR-USDC"
 
@@ -53,8 +55,23 @@ def layer_from_bytes(data: bytes, name: str = "layer"):
         raise ValueError(f"{name}: not a readable USD layer ({str(exc).strip().splitlines()[-1]})") from None
 
 
-def strip_edits(layer, edits: dict) -> list[str]:
-    """Remove the edits a run recorded (see :class:`journal.FileRecord`) from ``layer``; returns what went."""
+def _near(values, targets, tol: float = 1e-6) -> np.ndarray:
+    """Mask of ``values`` within ``tol`` of some time in ``targets``."""
+    values = np.asarray(values, dtype=float)
+    targets = np.sort(np.asarray(targets, dtype=float))
+    if not len(values) or not len(targets):
+        return np.zeros(len(values), dtype=bool)
+    i = np.clip(np.searchsorted(targets, values), 1, len(targets) - 1) if len(targets) > 1 else np.zeros(len(values), int)
+    d = np.minimum(np.abs(values - targets[i]), np.abs(values - targets[np.maximum(i - 1, 0)]))
+    return d <= tol
+
+
+def strip_edits(layer, edits: dict, original=None) -> list[str]:
+    """Remove the edits a run recorded (see :class:`journal.FileRecord`) from ``layer``; returns what went.
+
+    ``original`` (the layer as it was before the run) gives back the samples an in-place run
+    overwrote: a generated time the user had authored gets its own value again, any other is erased.
+    """
     from pxr import Sdf
 
     done = []
@@ -70,13 +87,17 @@ def strip_edits(layer, edits: dict) -> list[str]:
     for prim_path, info in edits.get("in_place", {}).items():
         times = [float(t) for t in info.get("times", [])]
         for name in CHANNEL_NAMES:
-            spec = layer.GetAttributeAtPath(Sdf.Path(prim_path).AppendProperty(name))
-            if spec is None or not spec.HasInfo("timeSamples"):
+            path = Sdf.Path(prim_path).AppendProperty(name)
+            if layer.GetAttributeAtPath(path) is None:
                 continue
-            samples = dict(spec.GetInfo("timeSamples"))
-            kept = {t: v for t, v in samples.items() if min((abs(t - g) for g in times), default=1.0) > 1e-6}
-            if len(kept) != len(samples):
-                spec.SetInfo("timeSamples", kept)
+            own = list(original.ListTimeSamplesForPath(path)) if original is not None else []
+            present = np.asarray(layer.ListTimeSamplesForPath(path), dtype=float)
+            for t in present[_near(present, times)]:
+                match = np.flatnonzero(_near(own, [t]))
+                if len(match):  # the user had a sample here that the run overwrote
+                    layer.SetTimeSample(path, float(t), original.QueryTimeSample(path, own[match[0]]))
+                else:
+                    layer.EraseTimeSample(path, float(t))
         prim = layer.GetPrimAtPath(prim_path)
         if prim is not None:
             for attr in [a for a in prim.attributes if a.name.startswith("anymole:")]:

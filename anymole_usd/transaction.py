@@ -306,10 +306,15 @@ def _minimal_text(base: str, expected: str, edits: dict) -> str | None:
     return usda_edit.first_matching(candidates[:16], expected)
 
 
-def _strip_text(current: bytes, edits: dict) -> bytes:
-    """``current`` without our recorded edits (the user changed it after the run)."""
+def _strip_text(current: bytes, edits: dict, original: bytes | None = None) -> bytes:
+    """``current`` without our recorded edits (the user changed it after the run).
+
+    ``original`` (the bytes before the run) is needed for in-place edits: samples the run
+    overwrote get the user's values back instead of being erased.
+    """
     layer = layer_bytes.layer_from_bytes(current)
-    done = layer_bytes.strip_edits(layer, edits)
+    before = layer_bytes.layer_from_bytes(original) if original is not None else None
+    done = layer_bytes.strip_edits(layer, edits, before)
     if not done:
         return current
     expected = layer.ExportToString()
@@ -336,6 +341,11 @@ def _strip_text(current: bytes, edits: dict) -> bytes:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _original_for_strip(journal: jr.Journal, record: jr.FileRecord) -> bytes | None:
+    """The verified bytes before the run, when stripping needs them (in-place samples)."""
+    return jr.original_bytes(journal, record) if record.edits.get("in_place") else None
+
+
 def _base_bytes(journal: jr.Journal, record: jr.FileRecord, notes: list[str]) -> bytes:
     """The bytes ``record.path`` would have without our edits."""
     current = _digest_or_none(record.path)
@@ -344,7 +354,7 @@ def _base_bytes(journal: jr.Journal, record: jr.FileRecord, notes: list[str]) ->
     if _matches(current, record.written, record.original):
         return jr.original_bytes(journal, record)
     try:
-        stripped = _strip_text(_read(record.path), record.edits)
+        stripped = _strip_text(_read(record.path), record.edits, _original_for_strip(journal, record))
     except ValueError as exc:
         raise InputError(f"{exc}; it changed after anymole-usd's run and cannot be read, so nothing was changed "
                          f"(its state before that run is kept at {journal.original_path(record)})",
@@ -485,7 +495,7 @@ def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False, com
                 plan.append((r, "restored", jr.original_bytes(found, r)))  # verified now, before any write
             else:
                 try:
-                    data = _strip_text(_read(r.path), r.edits)
+                    data = _strip_text(_read(r.path), r.edits, _original_for_strip(found, r))
                 except ValueError as exc:
                     raise InputError(f"{exc}; it changed after anymole-usd's run and cannot be read, so nothing "
                                      f"was changed (its state before the run is at {found.original_path(r)})",
