@@ -105,8 +105,10 @@ def plan(shot: str, options: InbetweenOptions, stage=None) -> tuple[object, list
 
 
 def _select_prim(stage, shot, bindings, prim_path):
-    from pxr import UsdSkel
+    from pxr import Sdf, UsdSkel
 
+    if not Sdf.Path.IsValidPathString(prim_path):  # USD would print a warning and find nothing
+        raise InputError("not a valid prim path", file=shot, prim=prim_path)
     prim = stage.GetPrimAtPath(prim_path)
     if not prim:
         raise InputError("no such prim", file=shot, prim=prim_path)

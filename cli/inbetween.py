@@ -72,6 +72,7 @@ def command(shot, prim, context, keys, prior, params, references, library, video
 
     from anymole_usd.pipeline import InbetweenOptions, run_inbetween
 
+    check_write_options(undo, in_place, output, keep_result)
     if undo:
         _undo(shot, output, keep_result, as_json)
         return
@@ -122,6 +123,17 @@ def command(shot, prim, context, keys, prior, params, references, library, video
             click.echo("the shot is read-only (usdz or permissions): open the output, which layers the result over it")
 
 
+def check_write_options(undo: bool, in_place: bool, output: str | None, keep_result: bool) -> None:
+    """Refuse options that would be silently ignored together (shared by inbetween and retarget)."""
+    from anymole_usd.errors import InputError
+
+    if in_place and output and not undo:
+        raise InputError("-o and --in-place exclude each other: --in-place writes into the layer that holds the "
+                         "samples, -o names a new result layer")
+    if keep_result and not undo:
+        raise InputError("--keep-result only goes with --undo")
+
+
 def _source_lines(details: dict) -> list[str]:
     """Per gap, what filled it when references or a library were offered (library clip and frames)."""
     lines = []
@@ -168,14 +180,7 @@ def _undo(shot: str, output: str | None, keep_result: bool, as_json: bool, comma
 
 
 def _check_readable(path: str) -> None:
-    from pxr import Sdf, Tf
+    """InputError unless ``path`` is a readable USD file (USD's own reason, with line and column)."""
+    from anymole_usd.reading import open_stage
 
-    from anymole_usd.errors import InputError
-
-    try:
-        layer = Sdf.Layer.FindOrOpen(path)
-    except Tf.ErrorException as exc:
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip() and "Error in" not in ln]
-        raise InputError(f"not a readable USD file ({(lines or ['cannot be read'])[0][:200]})", file=path) from None
-    if layer is None:
-        raise InputError("not a readable USD file", file=path)
+    open_stage(path, check_sublayers=False)

@@ -116,8 +116,6 @@ def _print(info: dict) -> None:
     journal = info.get("journal")
     if journal and journal["state"] != "committed":
         click.echo("  an interrupted anymole-usd run left a record: the next `inbetween` or `--undo` cleans it up")
-    if info.get("error"):
-        click.echo(f"  error: {info['error']}")
 
 
 @click.command("info")
@@ -142,4 +140,6 @@ def command(shot, context, keys, fps, as_json):
     else:
         _print(info)
     if info.get("error"):
+        # What could be listed was listed; the reason goes to stderr as every command's error does.
+        click.echo(f"error: {info['error']}", err=True)
         raise SystemExit(2)

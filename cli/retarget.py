@@ -42,6 +42,9 @@ def command(source, target, map_file, source_prim, target_prim, animation, outpu
 
     from anymole_usd.errors import InputError
 
+    from .inbetween import check_write_options
+
+    check_write_options(undo, in_place, output, keep_result)
     if undo:
         shot = target or source
         if not shot:
