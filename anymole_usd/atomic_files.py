@@ -102,7 +102,9 @@ class Staged:
         self.target = os.path.abspath(target)
         folder = os.path.dirname(self.target)
         self.tmpdir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}@{_host()}.", dir=folder)
-        self.path = os.path.join(self.tmpdir, os.path.basename(self.target))
+        # A short name inside the private folder: USD's own temporary file adds 7 characters to it, and a
+        # target name near the file system's 255-byte limit would not leave room for them.
+        self.path = os.path.join(self.tmpdir, "staged" + os.path.splitext(self.target)[1][:16])
         self.digest: dict | None = None
 
     def finish(self) -> dict:

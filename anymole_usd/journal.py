@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -22,9 +23,10 @@ from dataclasses import asdict, dataclass, field
 
 from . import atomic_files
 from .errors import InputError
-from .locks import SIDECAR, remove_sidecar_if_empty
+from .locks import SIDECAR, remove_sidecar_if_empty, sidecar_name
 
 FORMAT = 1
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Journal:
         def absolute(p: str) -> str:
             return os.path.normpath(os.path.join(base, p))
 
+        _check_records(d)
         return cls(
             shot=shot, command=d.get("command", "inbetween"), state=d.get("state", "pending"),
             files=[FileRecord(absolute(f["path"]), f.get("original"), f.get("written"), f.get("edits") or {})
@@ -102,15 +105,44 @@ class Journal:
         )
 
 
+_LAYER_EXTENSIONS = (".usda", ".usdc", ".usd")
+
+
+def _check_records(d: dict) -> None:
+    """ValueError unless ``d`` is a record this tool could have written.
+
+    Undo acts on what the record names, so a damaged or hand-made record must not make it touch
+    anything a run could not have written: edited files lie in the shot's folder, created files
+    are USD layers, digests are sha256 hex (they name files in ``originals/``).
+    """
+    if not isinstance(d, dict) or d.get("state") not in ("pending", "committed") or not isinstance(d.get("files"), list):
+        raise ValueError("not a record")
+    for f in d["files"]:
+        if not isinstance(f, dict) or not isinstance(f.get("path"), str):
+            raise ValueError("a file entry has no path")
+        for key in ("original", "written"):
+            digest = f.get(key)
+            if digest is not None and not (isinstance(digest, dict) and isinstance(digest.get("size"), int)
+                                           and _HEX64.fullmatch(str(digest.get("sha256")))):
+                raise ValueError(f"{f['path']}: bad {key} digest")
+        rel = os.path.normpath(f["path"])
+        if f.get("original") is not None and (os.path.isabs(rel) or rel.split(os.sep)[0] == ".."):
+            raise ValueError(f"{f['path']}: an edited file outside the shot's folder")
+        if f.get("original") is None and os.path.splitext(rel)[1].lower() not in _LAYER_EXTENSIONS:
+            raise ValueError(f"{f['path']}: a created file that is not a USD layer")
+    if d.get("previous") is not None:
+        _check_records(d["previous"])
+
+
 def shot_folder(shot: str, home: str | None = None) -> str:
     """The folder holding every command's record for ``shot``: beside it, or in ``home`` (a read-only shot's output
     folder)."""
     shot = os.path.abspath(shot)
     name = os.path.basename(shot)
     if home is None or os.path.abspath(home) == os.path.dirname(shot):
-        return os.path.join(os.path.dirname(shot), SIDECAR, name)
+        return os.path.join(os.path.dirname(shot), SIDECAR, sidecar_name(name))
     key = hashlib.sha256(shot.encode()).hexdigest()[:10]
-    return os.path.join(os.path.abspath(home), SIDECAR, f"{name}.{key}")
+    return os.path.join(os.path.abspath(home), SIDECAR, sidecar_name(name, f".{key}"))
 
 
 def journal_folder(shot: str, home: str | None = None, command: str = "inbetween") -> str:
@@ -127,9 +159,13 @@ def _read(shot: str, folder: str) -> Journal | None:
     except (OSError, ValueError) as exc:
         raise InputError(f"anymole-usd's record of an earlier run is unreadable ({exc}); nothing was changed. "
                          f"Move {folder} away to start afresh", file=shot) from None
-    if data.get("format", 0) > FORMAT:
+    if isinstance(data, dict) and isinstance(data.get("format", 0), int) and data.get("format", 0) > FORMAT:
         raise InputError(f"record {path} was written by a newer anymole-usd ({data.get('version')})", file=shot)
-    return Journal.from_json(data, shot, folder)
+    try:
+        return Journal.from_json(data, shot, folder)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InputError(f"anymole-usd's record of an earlier run is damaged ({exc}); nothing was changed. "
+                         f"Move {folder} away to start afresh", file=shot) from None
 
 
 def load(shot: str, homes: tuple[str, ...] = (), command: str = "inbetween") -> Journal | None:

@@ -21,9 +21,25 @@ from .errors import InputError
 SIDECAR = ".anymole"
 
 
+NAME_MAX = 255  # bytes in one path component on the file systems we meet (ext4, xfs, apfs, ntfs)
+
+
+def sidecar_name(name: str, suffix: str = "") -> str:
+    """``name + suffix`` as one path component; a name too long for that is cut and made unique by its hash
+    (a 250-character shot name is legal, its lock file ``<name>.lock`` would not be)."""
+    whole = name + suffix
+    if len(whole.encode("utf-8", "surrogateescape")) <= NAME_MAX:
+        return whole
+    import hashlib
+
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    head = name.encode("utf-8", "surrogateescape")[:NAME_MAX - len(suffix.encode()) - 80]
+    return head.decode("utf-8", "ignore") + "~" + digest + suffix
+
+
 def lock_path(layer_path: str) -> str:
     folder, name = os.path.split(os.path.abspath(layer_path))
-    return os.path.join(folder, SIDECAR, name + ".lock")
+    return os.path.join(folder, SIDECAR, sidecar_name(name, ".lock"))
 
 
 def remove_sidecar_if_empty(folder: str) -> None:

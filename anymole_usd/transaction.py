@@ -163,6 +163,11 @@ class Transaction:
                              file=self.shot)
         if os.path.isdir(path):
             raise InputError("is a folder; give a file name for the result", file=path)
+        from .locks import NAME_MAX
+
+        if len(os.path.basename(path).encode("utf-8", "surrogateescape")) > NAME_MAX:
+            raise InputError(f"file name too long for the file system ({NAME_MAX} bytes at most); pass -o with a "
+                             "shorter name", file=path)
         if os.path.exists(path) and not self.owns(path) and not force:
             raise InputError("exists and is not this shot's earlier result; choose another -o or pass --force "
                              "(its bytes are kept and --undo puts it back)", file=path)

@@ -79,3 +79,59 @@ def test_two_shots_in_place_on_one_shared_sublayer_undo_in_either_order(tmp_path
         ok("inbetween", "--undo", folder / first)  # was exit 1 when the shared layer had changed since
         ok("inbetween", "--undo", folder / second)
         assert state(folder) == before
+
+
+def _cesium(tmp_path: Path, name: str = "shot.usda") -> Path:
+    import shutil
+
+    folder = tmp_path / "d"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "cesiumman", folder)
+    if name != "shot.usda":
+        (folder / "shot.usda").rename(folder / name)
+    return folder / name
+
+
+def refused(*args, match: str):
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and match in lines[0], r.output
+    return lines[0]
+
+
+def test_a_damaged_or_hand_made_record_is_refused_and_nothing_changes(tmp_path):
+    import json
+
+    shot = _cesium(tmp_path)
+    ok("inbetween", shot, "--prior", "interp")
+    record = shot.parent / ".anymole" / "shot.usda" / "inbetween" / "journal.json"
+    good = json.loads(record.read_text())
+    outside = json.loads(record.read_text())  # an edited file named outside the shot's folder
+    edited = next(f for f in outside["files"] if f["original"])
+    edited["path"] = "../../../../etc/hosts"
+    created = json.loads(record.read_text())  # a "created" file that is no USD layer
+    next(f for f in created["files"] if not f["original"])["path"] = "../victim.txt"
+    escape = json.loads(record.read_text())  # a digest naming a file outside originals/
+    next(f for f in escape["files"] if f["original"])["original"]["sha256"] = "../../../../../../etc/passwd"
+    for bad in ({"files": 5}, [], {"files": [{"path": 3}]}, {"state": "pending"}, outside, created, escape):
+        record.write_text(json.dumps(bad))
+        before = state(shot.parent)
+        # was exit 1 (TypeError/AttributeError) for the first ones; the others were acted on
+        refused("inbetween", "--undo", shot, match="record of an earlier run is damaged")
+        refused("inbetween", shot, match="record of an earlier run is damaged")
+        assert state(shot.parent) == before
+    record.write_text(json.dumps(good))
+    ok("inbetween", "--undo", shot)
+
+
+def test_a_shot_name_near_the_file_systems_limit(tmp_path):
+    # 249 + ".usda" is a legal name; its lock file "<name>.lock" was not (every run failed), and a
+    # result name over 255 bytes was an internal error.
+    shot = _cesium(tmp_path, "y" * 249 + ".usda")
+    before = state(shot.parent)
+    refused("inbetween", shot, match="file name too long")
+    assert state(shot.parent) == before
+    ok("inbetween", shot, "-o", shot.parent / ("o" * 250 + ".usda"))
+    ok("inbetween", shot, "--prior", "interp", "-o", shot.parent / "r.usda")
+    ok("inbetween", "--undo", shot)
+    assert state(shot.parent) == before
