@@ -63,6 +63,14 @@ def new_file_mode() -> int:
     return 0o666 & ~umask()
 
 
+def mode_for(target: str) -> int:
+    """The permissions a file replacing ``target`` should get: the existing file's, else the umask's."""
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except OSError:
+        return new_file_mode()
+
+
 def new_dir_mode() -> int:
     return 0o777 & ~umask()
 

@@ -118,6 +118,9 @@ class BatchReport:
         try:
             with os.fdopen(fd, "w") as handle:
                 json.dump(self.to_dict(), handle, indent=2)
+            from ..atomic_files import mode_for
+
+            os.chmod(tmp, mode_for(path))  # mkstemp made it 0600; a farm's other users read the report
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

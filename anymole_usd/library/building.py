@@ -14,6 +14,7 @@ two builds from interleaving.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -56,14 +57,29 @@ class BuildReport:
 
 @contextmanager
 def _locked(folder: str):
+    """Hold ``LIB/.lock``; a build that fails leaves no folder or lock file it made (nothing written)."""
+    made = not os.path.isdir(folder)
+    lock = os.path.join(folder, ".lock")
+    had_lock = os.path.exists(lock)
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, ".lock"), "w") as fh:
+    with open(lock, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError("another build is updating this library", file=folder) from None
         try:
             yield
+        except BaseException:
+            if not had_lock and not os.path.exists(os.path.join(folder, MANIFEST)):
+                import shutil
+
+                shutil.rmtree(os.path.join(folder, "skeletons"), ignore_errors=True)  # arrays of this build only
+                with contextlib.suppress(OSError):
+                    os.remove(lock)  # still held: a build starting now takes a new lock file
+                if made:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(folder)
+            raise
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -101,6 +117,11 @@ def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None =
         raise InputError("folder is not empty and holds no library manifest: refusing to build a library in it",
                          file=lib_dir)
     tag_rows = read_tags_csv(tags) if tags else None  # a bad tags file fails before any work
+    if not exists:
+        found, _ = find_inputs(list(inputs))
+        if not found:
+            raise InputError(f"no motion file found in {', '.join(inputs)}: nothing to build a library from",
+                             file=lib_dir)
     report_cb = progress or (lambda msg, frac: None)
     with _locked(lib_dir), one_blas_thread():
         manifest = Library.open(lib_dir).manifest if exists else _empty_manifest()
@@ -294,11 +315,14 @@ def _write_skeleton(lib_dir: str, skey: str, info: dict, rows: list[tuple[dict, 
 
 
 def _atomic(path: str, write) -> None:
+    from anymole_usd.atomic_files import new_file_mode
+
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600: a library is shared like any file the user makes
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -77,6 +77,9 @@ def write_composition(comp, path: str, request, force: bool = False) -> dict:
         author_provenance(layer.GetPrimAtPath(paths["animation"]), prov)
         if not layer.Save():
             raise OSError(f"could not write {path}")
+        from anymole_usd.atomic_files import mode_for
+
+        os.chmod(tmp, mode_for(path))  # mkstemp made it 0600: the stage is shared like any file the user makes
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -47,28 +47,36 @@ def read_tags_csv(path: str) -> list[TagRow]:
     """Parse tags.csv; a bad row raises InputError naming the file and line."""
     if not os.path.isfile(path):
         raise InputError("no such tags file", file=path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            return _parse(csv.reader(fh), path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not a text CSV file (byte {exc.start} is not UTF-8)", file=path) from None
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV file ({exc})", file=path) from None
+
+
+def _parse(reader, path: str) -> list[TagRow]:
     rows: list[TagRow] = []
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        for record in reader:
-            line = reader.line_num
-            if not record or all(not c.strip() for c in record) or record[0].lstrip().startswith("#"):
-                continue
-            cells = [c.strip() for c in record]
-            if [c.lower() for c in cells] == list(COLUMNS):
-                continue
-            if len(cells) != 4:
-                raise InputError(f"line {line}: expected 4 columns file,start,end,tag, got {len(cells)}", file=path)
-            name, start, end, tag = cells
-            if not name:
-                raise InputError(f"line {line}: empty file column", file=path)
-            if not valid_tag(tag):
-                raise InputError(f"line {line}: bad tag {tag!r} (empty, or contains ',' or ':')", file=path)
-            a, b = _seconds(start, path, line, "start"), _seconds(end, path, line, "end")
-            if a is not None and b is not None and b <= a:
-                raise InputError(f"line {line}: end {b:g} s is not after start {a:g} s", file=path)
-            file, _, clip = name.partition("#")
-            rows.append(TagRow(line, file.strip(), clip.strip() or None, a, b, tag))
+    for record in reader:
+        line = reader.line_num
+        if not record or all(not c.strip() for c in record) or record[0].lstrip().startswith("#"):
+            continue
+        cells = [c.strip() for c in record]
+        if [c.lower() for c in cells] == list(COLUMNS):
+            continue
+        if len(cells) != 4:
+            raise InputError(f"line {line}: expected 4 columns file,start,end,tag, got {len(cells)}", file=path)
+        name, start, end, tag = cells
+        if not name:
+            raise InputError(f"line {line}: empty file column", file=path)
+        if not valid_tag(tag):
+            raise InputError(f"line {line}: bad tag {tag!r} (empty, or contains ',' or ':')", file=path)
+        a, b = _seconds(start, path, line, "start"), _seconds(end, path, line, "end")
+        if a is not None and b is not None and b <= a:
+            raise InputError(f"line {line}: end {b:g} s is not after start {a:g} s", file=path)
+        file, _, clip = name.partition("#")
+        rows.append(TagRow(line, file.strip(), clip.strip() or None, a, b, tag))
     return rows
 
 
