@@ -378,3 +378,10 @@ def test_ray_interrupted_every_shot_done_or_untouched(local_ray, shots):
             mine = [k for k in original if k.startswith(os.path.dirname(name) or name)]
             assert {k: now.get(k) for k in mine} == {k: original[k] for k in mine}, name
             assert name.replace(".usda", ".inbetween.usda") not in now
+
+
+def test_not_a_library_fails_once_before_any_shot(shots, tmp_path):
+    before = _user_files(shots)
+    result = CliRunner().invoke(cli, ["batch", str(shots), "--library", str(tmp_path)])
+    assert result.exit_code == 2 and "not a motion library" in result.stderr
+    assert result.stderr.count("error:") == 1 and _user_files(shots) == before

@@ -21,7 +21,7 @@ def run_batch(inputs: list[str], options: InbetweenOptions | None = None, *, wor
     is called with kind "discovered" (info: total), "started" (pid, attempt;
     from a worker thread, pool only), "retry" (attempt, error) and "finished"
     (result). A shot's bad input fails that shot only; a bad option for every
-    shot (unknown prior, bad --param) raises InputError before anything runs.
+    shot (unknown prior, bad --param, not a library) raises InputError before anything runs.
 
     The pool starts shot processes with multiprocessing's forkserver, so a
     script calling this must guard its entry point with
@@ -31,6 +31,10 @@ def run_batch(inputs: list[str], options: InbetweenOptions | None = None, *, wor
     on_event = on_event or (lambda *a, **k: None)
     begin = time.perf_counter()
     prior = check_prior(options)
+    if options.library:  # a wrong library would fail every shot alike: say so once
+        from ..library.store import Library
+
+        Library.open(options.library)
     engine = _engine(use_ray, ray, workers, retries, prior)  # a bad Ray address fails before the search
     if not resume:  # with --resume most shots usually need no worker at all
         engine.prepare()
