@@ -17,7 +17,8 @@ from .common import emit_json, handle_errors, progress
 @click.option("--keys", "keys", type=click.Path(dir_okay=False),
               help="A shot whose authored samples are keyframes (poses at their times).")
 @click.option("--music", type=click.Path(dir_okay=False), help="Audio file: kinematic beats follow its beats.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for variations.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+              help="Seed for variations.")
 @click.option("--fps", type=float, help="Output rate (default: the library skeleton's most common rate).")
 @click.option("--transition-prior", help="In-betweening prior that re-fills each transition (e.g. interp, graph).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file that is not an earlier compose output.")

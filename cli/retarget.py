@@ -57,8 +57,8 @@ def command(source, target, map_file, source_prim, target_prim, animation, outpu
         raise InputError("missing SOURCE (a USD, BVH or glTF file with the motion to retarget)")
     if not target:
         raise InputError("missing --to TARGET (the USD stage whose Skeleton plays the motion)")
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"--fps must be positive and finite, got {fps:g}")
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= 10000):  # 1e9 ran the machine out of memory
+        raise InputError(f"--fps must be positive and finite, at most 10000, got {fps:g}")
     from anymole_usd.plugins.retarget.runner import RetargetOptions, run_retarget, show_map as mapping_only
 
     options = RetargetOptions(source=source, target=target, map_file=map_file, source_prim=source_prim,

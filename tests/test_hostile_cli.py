@@ -66,3 +66,12 @@ def test_undo_on_a_truncated_usda_keeps_usds_line_and_column(d):
 
 def test_ill_formed_prim_path_is_one_line_without_usd_warnings(d):
     refused("inbetween", d / "shot.usda", "--prim", "/Ce$$", match="not a valid prim path", folder=d)
+
+
+def test_retarget_refuses_a_huge_rate_and_an_animation_name_for_a_bvh(d, data_dir):
+    source = data_dir / "bvh" / "humanoid" / "bandai_namco" / "dataset-1_run_active_001.bvh"
+    # --fps 1e9 was accepted and ran the machine out of memory
+    refused("retarget", source, "--to", d / "shot.usda", "--fps", "1e9", match="at most 10000", folder=d)
+    # --animation was silently ignored for a BVH (as --source-prim is refused)
+    refused("retarget", source, "--to", d / "shot.usda", "--animation", "nope", match="a BVH file holds one clip",
+            folder=d)

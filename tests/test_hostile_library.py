@@ -90,3 +90,20 @@ def test_library_compose_and_batch_report_follow_the_umask(tmp_path, clips):
     shutil.copytree(REPO / "examples" / "cesiumman", shot)
     cli_child("batch", tmp_path / "shots", "--prior", "interp", "--workers", "1", "--report", tmp_path / "r.json")
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o664
+
+
+def test_compose_with_absurd_numbers_or_a_garbage_audio_file_is_one_error_line(tmp_path, clips):
+    lib = tmp_path / "LIB"
+    assert run("library", "build", lib, clips).exit_code == 0
+    (tmp_path / "song.wav").write_bytes(os.urandom(2000))
+    before = listing(tmp_path)
+    out = tmp_path / "out.usda"
+    # inf was OverflowError, 1e12 MemoryError (exit 1); --fps 1e9 ran out of memory (killed)
+    refused("compose", lib, "-o", out, "--duration", "inf", match="--duration must be a positive number")
+    refused("compose", lib, "-o", out, "--duration", "1e12", match="over 2,000,000 frames")
+    refused("compose", lib, "-o", out, "--duration", "2", "--fps", "1e9", match="at most 10000")
+    # a file no decoder reads was IndexError (exit 1) after librosa's warnings
+    refused("compose", lib, "-o", out, "--duration", "2", "--music", tmp_path / "song.wav", match="cannot read audio")
+    r = run("compose", lib, "-o", out, "--duration", "2", "--seed", "-1")  # was ValueError from numpy (exit 1)
+    assert r.exit_code == 2 and "Traceback" not in r.output and "internal error" not in r.output, r.output
+    assert listing(tmp_path) == before

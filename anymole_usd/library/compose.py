@@ -85,12 +85,20 @@ def compose(request: ComposeRequest, progress: Callable[[str, float], None] | No
         return _compose(request, progress)
 
 
+MAX_FPS = 10000.0  # as every command's --fps
+MAX_FRAMES = 2_000_000  # output (and graph) frames one compose may make: hours at any real rate
+
+
 def _compose(request: ComposeRequest, progress: Callable[[str, float], None] | None) -> Composition:
     report = progress or (lambda msg, frac: None)
-    if not request.duration > 0:
-        raise InputError(f"--duration must be positive, got {request.duration:g}")
-    if request.fps is not None and not (np.isfinite(request.fps) and request.fps > 0):
-        raise InputError(f"--fps must be positive, got {request.fps:g}")
+    if not (np.isfinite(request.duration) and request.duration > 0):
+        raise InputError(f"--duration must be a positive number of seconds, got {request.duration:g}")
+    if request.fps is not None and not (np.isfinite(request.fps) and 0 < request.fps <= MAX_FPS):
+        raise InputError(f"--fps must be a number greater than 0 and at most {MAX_FPS:g}, got {request.fps:g}")
+    for rate, what in ((feat.NODE_RATE, "the motion graph's node rate"), (request.fps, "--fps")):
+        if rate and request.duration * rate > MAX_FRAMES:  # the search and output arrays grow with it
+            raise InputError(f"--duration {request.duration:g} s at {what} ({rate:g}/s) is over {MAX_FRAMES:,} "
+                             "frames; compose shorter pieces")
     if request.transition_prior:
         from .transitions import load_prior
 

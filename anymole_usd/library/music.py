@@ -29,11 +29,15 @@ def music_beats(path: str) -> tuple[np.ndarray, float]:
         import librosa
     except ImportError:
         raise InputError("--music needs librosa: pip install 'anymole-usd[music]'", file=path) from None
+    import warnings
+
     try:
-        y, sr = librosa.load(path, sr=22050, mono=True)
-    except Exception as exc:  # librosa/soundfile raise many types for a bad file
-        raise InputError(f"cannot read audio ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
-                         file=path) from None
+        with warnings.catch_warnings():  # librosa warns on its way to failing on a file it cannot decode
+            warnings.simplefilter("ignore")
+            y, sr = librosa.load(path, sr=22050, mono=True)
+    except Exception as exc:  # librosa/soundfile raise many types (some without a message) for a bad file
+        reason = (str(exc).strip().splitlines() or ["no decoder reads it"])[0][:120]
+        raise InputError(f"cannot read audio ({type(exc).__name__}: {reason})", file=path) from None
     if len(y) < sr // 4:
         raise InputError("audio is shorter than 0.25 s", file=path)
     tempo, beats = librosa.beat.beat_track(y=y, sr=sr, units="time")

@@ -73,6 +73,8 @@ def load_source(path: str, prim: str | None = None, animation: str | None = None
 
     if prim is not None:
         raise InputError("--source-prim applies to USD sources (BVH and glTF hold one skeleton)", file=path)
+    if animation is not None and os.path.splitext(path)[1].lower() == ".bvh":
+        raise InputError("--animation applies to glTF/GLB and USD sources (a BVH file holds one clip)", file=path)
     scene, _ = read_file(path, ImportOptions(animation=animation))
     motion = scene.motion
     if motion is None or motion.num_frames == 0:
