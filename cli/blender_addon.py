@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from anymole_usd.cli.common import emit_json, handle_errors
+from anymole_usd.cli.common import check_output_writable, emit_json, handle_errors
 
 
 @click.command("blender-addon")
@@ -31,6 +31,7 @@ def command(out, as_json):
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise InputError("output folder does not exist or cannot be written", file=out)
+    check_output_writable(out)
     summary = write_zip(out)
     exe = shutil.which("anymole-usd") or os.path.join(os.path.dirname(sys.executable), "anymole-usd")
     summary["executable"] = exe

@@ -104,6 +104,35 @@ def check_fps(fps: float | None, option: str = "--fps", high: float = 10000.0) -
         raise InputError(f"{option} must be a number greater than 0 and at most {high:g}, got {fps:g}")
 
 
+def check_output_writable(path: str | None, folder: bool = False) -> None:
+    """InputError (exit 2, before any work) unless ``path`` can be written as an output.
+
+    An existing output, or the nearest existing folder above it, that is marked read-only
+    (``chmod a-w``) is refused even for root, as the shot itself is: the user said no.
+    ``folder``: the output is a folder (render, video job, library) that may already exist.
+    """
+    import os
+
+    from anymole_usd.errors import InputError
+    from anymole_usd.layering import writable
+
+    if not path:
+        return
+    path = os.path.abspath(path)
+    if os.path.isdir(path) and folder:
+        probe = path  # written into
+    else:
+        if os.path.exists(path) and not writable(path):
+            raise InputError("cannot write: Permission denied (the file is read-only; nothing was written)",
+                             file=path)
+        probe = os.path.dirname(path)  # created or replaced by a rename there
+    while probe and not os.path.isdir(probe):
+        probe = os.path.dirname(probe)
+    if not writable(probe):
+        raise InputError("cannot write: Permission denied (the folder is read-only; nothing was written)",
+                         file=probe)
+
+
 def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=_jsonable))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, handle_errors, progress
+from .common import check_output_writable, emit_json, handle_errors, progress
 
 
 @click.command("compose")
@@ -38,6 +38,7 @@ def command(library, output, duration, skeleton, tags, keys, music, seed, fps, t
     from anymole_usd.library.compose import ComposeRequest, compose
     from anymole_usd.library.output import check_output, write_composition
 
+    check_output_writable(output)
     check_output(output, force)  # before any work
     request = ComposeRequest(library=library, duration=duration, skeleton=skeleton, tags=tags, keys=keys,
                              music=music, seed=seed, fps=fps, transition_prior=transition_prior)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, handle_errors
+from .common import check_output_writable, emit_json, handle_errors
 
 
 @click.command(name="export")
@@ -24,6 +24,7 @@ def command(stage, output, prim, as_json):
     """
     from anymole_usd.plugins.io.convert import export_from_usd
 
+    check_output_writable(output)
     summary = export_from_usd(stage, output, prim)
     if as_json:
         emit_json(summary)

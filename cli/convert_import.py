@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, handle_errors
+from .common import check_output_writable, emit_json, handle_errors
 
 
 def _frames(ctx, param, value):
@@ -41,9 +41,10 @@ def _frames(ctx, param, value):
 @click.option("--up-axis", type=click.Choice(["Y", "Z"], case_sensitive=False), default="Y", show_default=True,
               help="Stage up axis; the Y-up source is rotated to it.")
 @click.option("--animation", default=None, help="glTF: which animation skel:animationSource binds (default: first).")
+@click.option("--force", is_flag=True, help="Replace an existing -o file that an earlier import did not write.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @handle_errors
-def command(source, output, fps, frames, start, scale, meters_per_unit, up_axis, animation, as_json):
+def command(source, output, fps, frames, start, scale, meters_per_unit, up_axis, animation, force, as_json):
     """Import BVH or glTF/GLB motion as a UsdSkel stage.
 
     \b
@@ -57,7 +58,8 @@ def command(source, output, fps, frames, start, scale, meters_per_unit, up_axis,
 
     options = ImportOptions(fps=fps, frames=frames, scale=scale, meters_per_unit=meters_per_unit,
                             up_axis=up_axis.upper(), animation=animation, start=start)
-    summary = import_to_usd(source, output, options)
+    check_output_writable(output)
+    summary = import_to_usd(source, output, options, force=force)
     if as_json:  # warnings are in the JSON ("warnings")
         emit_json(summary)
         return

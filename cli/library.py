@@ -5,7 +5,7 @@ import os
 
 import click
 
-from .common import emit_json, handle_errors, progress
+from .common import check_output_writable, emit_json, handle_errors, progress
 
 
 @click.group("library")
@@ -39,6 +39,7 @@ def build(library, inputs, tags, as_json):
 
     if not inputs and not os.path.isfile(os.path.join(library, "manifest.json")):
         raise InputError("a new library needs at least one INPUT file or folder", file=library)
+    check_output_writable(library, folder=True)
     with progress(enabled=not as_json) as bar:
         task = bar.add_task("building library", total=1.0)
         report = build_library(library, list(inputs), tags=tags,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from anymole_usd.cli.common import emit_json, handle_errors
+from anymole_usd.cli.common import check_output_writable, emit_json, handle_errors
 
 
 @click.command("preview")
@@ -38,6 +38,9 @@ def command(file, out, reference, compare, view, size_text, frames_text, columns
         size = parse_size(size_text)
     except ValueError as exc:
         raise InputError(f"--size: {exc}") from None
+    import os
+
+    check_output_writable(out or os.path.splitext(file)[0] + ".preview.png")
     summary = write_preview(file, out, reference=reference, compare=parse_names(compare), view=view, size=size,
                             frames=parse_frames(frames_text), columns=columns, max_tiles=max_tiles, device=device)
     if as_json:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import click
-from anymole_usd.cli.common import emit_json, handle_errors, progress
+from anymole_usd.cli.common import check_output_writable, emit_json, handle_errors, progress
 
 
 @click.command("render")
@@ -52,6 +52,7 @@ def command(file, out_dir, views, size_text, frames_text, fmt, names, follow, ca
     except ValueError as exc:
         raise InputError(f"--size: {exc}") from None
     frames = parse_frames(frames_text)
+    check_output_writable(out_dir, folder=True)
     state = {}
 
     def report(done, total):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from anymole_usd.cli.common import emit_json, handle_errors, progress
+from anymole_usd.cli.common import check_output_writable, emit_json, handle_errors, progress
 
 
 @click.command("report")
@@ -44,6 +44,9 @@ def command(shot, reference, compare, out, skeleton, view, size_text, margin, vi
     except ValueError as exc:
         raise InputError(f"--size: {exc}") from None
     names = parse_names(compare)
+    from anymole_usd.plugins.report.build import default_output
+
+    check_output_writable(out or default_output(shot))
     with progress(enabled=not as_json) as bar:
         task = bar.add_task("report", total=1.0)
         summary = write_report(shot, out, reference=reference, compare=names, skeleton=skeleton, view=view,

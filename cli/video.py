@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, handle_errors, progress
+from .common import check_output_writable, emit_json, handle_errors, progress
 
 
 @click.group("video")
@@ -48,6 +48,7 @@ def prepare(shot, out, size_text, rate, view, truth, prim, context, keys, as_jso
     except ValueError as exc:
         raise InputError(f"--size: {exc}") from None
     ctx, ks = parse_timeline_options(context, keys)
+    check_output_writable(out, folder=True)
     with progress(enabled=not as_json) as bar:
         task = bar.add_task("video prepare", total=1.0)
         summary = prepare_job(shot, out, size=size, rate=rate, view=view, truth=truth, prim=prim, context=ctx,

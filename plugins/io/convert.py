@@ -47,8 +47,9 @@ def read_file(src: str | os.PathLike, options: ImportOptions | None = None) -> t
     _check_range("--scale", options.scale, src, *SCALE_RANGE)
     _check_range("--fps", options.fps, src, *FPS_RANGE)
     _check_range("--meters-per-unit", options.meters_per_unit, src, *METERS_PER_UNIT_RANGE)
-    if options.start is not None and not math.isfinite(options.start):
-        raise InputError(f"--start must be a finite time code, got {options.start}", file=src)
+    if options.start is not None and not (math.isfinite(options.start) and abs(options.start) <= MAX_START):
+        # far out, consecutive time codes round to the same double: 1e300 + 1 == 1e300 folded a clip into one sample
+        raise InputError(f"--start must be a finite time code within +-{MAX_START:g}, got {options.start:g}", file=src)
     importer: Importer = find_plugin("importers", src)
     scene = importer.read(src, options)
     scene = convert_scene(scene, options.up_axis.upper())
@@ -64,6 +65,7 @@ def read_file(src: str | os.PathLike, options: ImportOptions | None = None) -> t
 # Accepted ranges (low, high): wide enough for any real file, narrow enough that arithmetic on them
 # (frame grids, lengths) stays finite and the result is openable.
 FPS_RANGE = (0.0, 10000.0)
+MAX_START = 1e9  # |--start|: time codes stay exact (to 1e-6 of a frame) far beyond any real timeline
 SCALE_RANGE = (0.0, 1e6)
 METERS_PER_UNIT_RANGE = (0.0, 1e6)
 
@@ -104,6 +106,17 @@ def check_output(dst: str) -> None:
         raise InputError(f"cannot write to the output folder: {exc.strerror}", file=dst) from None
 
 
+def _is_import(path: str) -> bool:
+    """Whether ``path`` is a stage an earlier import wrote (its layer metadata names the importer)."""
+    from pxr import Sdf, Tf
+
+    try:
+        layer = Sdf.Layer.OpenAsAnonymous(path)
+    except Tf.ErrorException:
+        return False
+    return layer is not None and "anymole:importer" in (layer.customLayerData or {})
+
+
 @contextlib.contextmanager
 def _writing(dst: str):
     """An OS error while writing ``dst`` (folder made read-only meanwhile, disk full) is bad input: exit 2."""
@@ -113,12 +126,20 @@ def _writing(dst: str):
         raise InputError(f"cannot write: {exc.strerror or exc}", file=dst) from None
 
 
-def import_to_usd(src: str | os.PathLike, dst: str | os.PathLike, options: ImportOptions | None = None) -> dict:
-    """Import ``src`` (BVH, glTF, ...) and write a new UsdSkel stage at ``dst``; returns a summary."""
+def import_to_usd(src: str | os.PathLike, dst: str | os.PathLike, options: ImportOptions | None = None,
+                  force: bool = False) -> dict:
+    """Import ``src`` (BVH, glTF, ...) and write a new UsdSkel stage at ``dst``; returns a summary.
+
+    An existing ``dst`` is replaced only when an earlier import wrote it, or with ``force``: a shot
+    the user worked on is never silently overwritten by a re-import.
+    """
     src, dst = os.fspath(src), os.fspath(dst)
     if os.path.splitext(dst)[1].lower() not in USD_EXTENSIONS:
         raise InputError(f"output must end in {', '.join(USD_EXTENSIONS)}", file=dst)
     check_output(dst)
+    if os.path.isfile(dst) and not force and not _is_import(dst):
+        raise InputError("exists and is not an earlier import: not replaced (choose another -o, or --force)",
+                         file=dst)
     scene, importer = read_file(src, options)
     bound = scene.motion
     fps = bound.fps if bound is not None else next(iter(scene.animations.values())).fps
