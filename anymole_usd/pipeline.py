@@ -280,7 +280,7 @@ def run_inbetween(shot: str, options: InbetweenOptions | None = None, progress: 
     shot set aside by the transaction), so a re-run replaces, never stacks,
     and every file it writes is committed at once (see transaction.py).
     """
-    from .writing import ResultAnimation, WriteOptions, session, write_result
+    from .writing import ResultAnimation, WriteOptions, preflight, session, write_result
 
     options = options or InbetweenOptions()
     shot = os.path.abspath(shot)
@@ -289,6 +289,9 @@ def run_inbetween(shot: str, options: InbetweenOptions | None = None, progress: 
         tx.record_inputs(stage)
         tx.options_digest = options_digest(options)
         todo = [j for j in jobs if j.timeline.gaps]
+        write_options = WriteOptions(options.output, options.in_place, options.force)
+        if todo:
+            preflight(shot, stage, [j.anim_path for j in todo], write_options, tx)
         for job in todo:
             fill(job, options, stage, progress)
         report = {"shot": shot, "animations": [], "output": None, "edits": None}
@@ -298,8 +301,7 @@ def run_inbetween(shot: str, options: InbetweenOptions | None = None, progress: 
             checkpoint("planned")
             animations = [ResultAnimation(j.binding, j.anim_path, j.result, _provenance(j, shot, options),
                                           generated_times=j.timeline.generated_times) for j in todo]
-            report = write_result(shot, stage, animations, WriteOptions(options.output, options.in_place,
-                                                                        options.force), tx)
+            report = write_result(shot, stage, animations, write_options, tx)
         for job, entry in zip(todo, report["animations"]):
             entry.update(prim=job.anim_path, skeleton=job.binding.skeleton_path, prior=job.prior,
                          parameters=job.parameters, **job.timeline.to_dict())

@@ -149,13 +149,26 @@ class Transaction:
     # -- what the run writes -----------------------------------------------------------------------------
     def edit_layer(self, path: str, layer, edits: dict, minimal: bool = True) -> None:
         """Replace an existing user file with ``layer`` (edited from its base); ``edits`` says what changed."""
+        path = self.check_edit(path)
+        self._writes[path] = _Write(layer, edits, minimal)
+
+    def check_edit(self, path: str) -> str:
+        """InputError unless this run may edit ``path`` (inside the shot's folder); returns it absolute."""
         path = os.path.abspath(path)
         if not _inside(path, os.path.dirname(self.shot)):
             raise InputError(f"will not write {path}: it is outside the shot's folder", file=self.shot)
-        self._writes[path] = _Write(layer, edits, minimal)
+        return path
 
     def create_layer(self, path: str, layer, force: bool = False) -> None:
         """Write a new file of ours at ``path`` (a result layer or wrapper)."""
+        path = self.check_create(path, force)
+        self._writes[path] = _Write(layer, {}, minimal=False, force=force)
+
+    def check_create(self, path: str, force: bool = False) -> str:
+        """InputError unless a new file of ours may go to ``path``; returns it absolute.
+
+        Runs also call it before their prior, so a refused ``-o`` costs no computation.
+        """
         path = os.path.abspath(path)
         ext = os.path.splitext(path)[1].lower()
         if ext not in (".usda", ".usdc", ".usd"):
@@ -178,7 +191,7 @@ class Transaction:
 
         if not writable(probe):
             raise InputError("folder is read-only; pass -o to write the result elsewhere", file=probe)
-        self._writes[path] = _Write(layer, {}, minimal=False, force=force)
+        return path
 
     # -- commit ------------------------------------------------------------------------------------------
     def commit(self) -> jr.Journal | None:

@@ -133,10 +133,11 @@ def _author_layered(stage, root, layer, anim: ResultAnimation, wrapper: bool, ed
     return {"mode": mode, "result_prim": target, "retargeted_bindings": retargeted}
 
 
-def _author_in_place(stage, anim: ResultAnimation, shot: str, tx, layers: dict) -> dict:
+def _in_place_holder(stage, anim_path: str, shot: str):
+    """(spec, offset) of the strongest layer holding the animation's samples, which --in-place writes."""
     from pxr import Usd
 
-    prim = stage.GetPrimAtPath(anim.anim_path)
+    prim = stage.GetPrimAtPath(anim_path)
     holders = []
     for name in layering.CHANNEL_NAMES:
         for spec, offset in prim.GetAttribute(name).GetPropertyStackWithLayerOffsets(Usd.TimeCode.EarliestTime()):
@@ -144,13 +145,44 @@ def _author_in_place(stage, anim: ResultAnimation, shot: str, tx, layers: dict) 
                 holders.append((spec, offset))
                 break
     if not holders:
-        raise InputError("no layer holds time samples for this animation", file=shot, prim=anim.anim_path)
+        raise InputError("no layer holds time samples for this animation", file=shot, prim=anim_path)
     spec, offset = holders[0]  # the strongest holder wins value resolution, so all channels go there
+    path = spec.layer.realPath
+    if not path or not layering.is_writable_layer(path):
+        raise InputError(f"--in-place needs a writable layer, but the samples live in {spec.layer.identifier}",
+                         file=shot, prim=anim_path)
+    return spec, offset
+
+
+def preflight(shot: str, stage, anim_paths: list[str], options, tx) -> None:
+    """Make the checks :func:`write_result` makes on where it writes, before the prior runs.
+
+    A refused ``-o`` (an existing file, a read-only folder, the shot itself) or an in-place layer that
+    cannot be written is exit 2 at once instead of after minutes (or hours) of computation.
+    """
+    shot = os.path.abspath(shot)
+    if options.in_place:
+        for anim_path in anim_paths:
+            spec, _ = _in_place_holder(stage, anim_path, shot)
+            tx.check_edit(spec.layer.realPath)
+        return
+    output = os.path.abspath(options.output or layering.default_output(shot, tx.command))
+    _check_output(shot, stage, output, tx)
+    tx.check_create(output, force=getattr(options, "force", False))
+
+
+def _check_output(shot: str, stage, output: str, tx) -> None:
+    if output == shot:
+        raise InputError("--output must differ from the shot itself (use --in-place for that)", file=shot)
+    used = {os.path.abspath(l.realPath.split("[", 1)[0]) for l in stage.GetUsedLayers() if l.realPath}
+    if output in used and not tx.owns(output):
+        raise InputError("is a layer the shot itself uses; choose another -o", file=output)
+
+
+def _author_in_place(stage, anim: ResultAnimation, shot: str, tx, layers: dict) -> dict:
+    spec, offset = _in_place_holder(stage, anim.anim_path, shot)
     layer = spec.layer
     path = layer.realPath
-    if not path or not layering.is_writable_layer(path):
-        raise InputError(f"--in-place needs a writable layer, but the samples live in {layer.identifier}",
-                         file=shot, prim=anim.anim_path)
     prim_path = str(spec.path.GetPrimPath())
     write_channels(layer, prim_path, anim.result.times, _channels(stage, anim, anim.anim_path),
                    time_scale=offset.scale, time_offset=offset.offset)
@@ -187,11 +219,7 @@ def write_result(shot: str, stage, animations: list[ResultAnimation], options, t
 
     wrapper = not layering.is_writable_layer(shot)
     output = os.path.abspath(options.output or layering.default_output(shot, tx.command))
-    if output == shot:
-        raise InputError("--output must differ from the shot itself (use --in-place for that)", file=shot)
-    used = {os.path.abspath(l.realPath.split("[", 1)[0]) for l in stage.GetUsedLayers() if l.realPath}
-    if output in used and not tx.owns(output):
-        raise InputError("is a layer the shot itself uses; choose another -o", file=output)
+    _check_output(shot, stage, output, tx)
     layer = Sdf.Layer.CreateAnonymous(".usda")
     layering.copy_stage_metadata(stage, layer)
     entry = layering.sublayer_entry(shot, output)

@@ -75,3 +75,21 @@ def test_retarget_refuses_a_huge_rate_and_an_animation_name_for_a_bvh(d, data_di
     # --animation was silently ignored for a BVH (as --source-prim is refused)
     refused("retarget", source, "--to", d / "shot.usda", "--animation", "nope", match="a BVH file holds one clip",
             folder=d)
+
+
+def test_a_refused_output_fails_before_the_prior_runs(d, tmp_path):
+    # These were refused only after the whole prior had run (minutes on a long shot, hours with video),
+    # after its progress lines.
+    (d / "other.usda").write_text("#usda 1.0\n")
+    for args in (["-o", d / "other.usda"], ["-o", d / "CesiumMan.usdz"]):
+        r = CliRunner().invoke(cli, [str(a) for a in ["inbetween", d / "shot.usda", *args]], catch_exceptions=False)
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert r.stderr.startswith("error:"), r.stderr
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "anim.usda").write_bytes((d / "shot.usda").read_bytes())
+    shutil.copy(d / "CesiumMan.usdz", shared / "CesiumMan.usdz")
+    (d / "outside.usda").write_text('#usda 1.0\n(\n    subLayers = [\n        @../shared/anim.usda@\n    ]\n)\n')
+    r = CliRunner().invoke(cli, ["inbetween", str(d / "outside.usda"), "--in-place"], catch_exceptions=False)
+    assert r.exit_code == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
+    assert "outside the shot's folder" in r.stderr

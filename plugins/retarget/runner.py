@@ -127,7 +127,7 @@ def run_retarget(options: RetargetOptions, progress: Callable[[str, float], None
     """Retarget and compose the result over the target; returns a report."""
     from anymole_usd import __version__
     from anymole_usd.schema import Provenance
-    from anymole_usd.writing import ResultAnimation, WriteOptions, session, write_result
+    from anymole_usd.writing import ResultAnimation, WriteOptions, preflight, session, write_result
 
     from .quality import evaluate
 
@@ -147,6 +147,8 @@ def run_retarget(options: RetargetOptions, progress: Callable[[str, float], None
                              file=options.target, prim=binding.skeleton_path)
         tx.record_inputs(stage)
         tx.options_digest = options_digest(options)
+        write_options = WriteOptions(output, options.in_place, options.force)
+        preflight(target, stage, [binding.animation_path] if options.in_place else [], write_options, tx)
         duration = float(clip.motion.seconds[-1] - clip.motion.seconds[0])
         times, tcps = output_times(stage, current, duration, options.fps)
         say("mapping joints", 0.05)
@@ -172,7 +174,7 @@ def run_retarget(options: RetargetOptions, progress: Callable[[str, float], None
         from anymole_usd.transaction import checkpoint
 
         checkpoint("planned")
-        report = write_result(target, stage, [anim], WriteOptions(output, options.in_place, options.force), tx)
+        report = write_result(target, stage, [anim], write_options, tx)
         report["notes"] = list(tx.notes) + result.notes
     report.update(source=os.path.abspath(options.source), source_prim=clip.prim, skeleton=binding.skeleton_path,
                   frames=int(len(times)), start=float(times[0]), end=float(times[-1]), time_codes_per_second=tcps,
