@@ -38,8 +38,39 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+class OneLineUsageError(click.ClickException):
+    """A usage error shown as every other error is: one ``error:`` line on stderr, exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, usage: click.UsageError) -> None:
+        message = usage.format_message()
+        if usage.ctx is not None:
+            message += f" (see: {usage.ctx.command_path} --help)"
+        super().__init__(message)
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class LazyGroup(click.Group):
-    """Lists commands from COMMANDS and imports a module only when its command runs."""
+    """Lists commands from COMMANDS and imports a module only when its command runs.
+
+    Usage errors (a bad option value, a missing argument) print one ``error:`` line, like
+    bad input found later, instead of click's three-line usage block.
+    """
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
 
     def list_commands(self, ctx):
         return [n for n in COMMANDS if _available(n)]
@@ -51,6 +82,11 @@ class LazyGroup(click.Group):
             # Top-level --help: show the short help without importing the module.
             return click.Command(name, help=COMMANDS[name][1], short_help=COMMANDS[name][1])
         return importlib.import_module(COMMANDS[name][0]).command
+
+
+def _one_line(exc: click.UsageError) -> click.ClickException:
+    # A bare group (`anymole-usd`, `anymole-usd library`) shows its help, as click does.
+    return exc if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())) else OneLineUsageError(exc)
 
 
 def _version() -> str:

@@ -93,3 +93,23 @@ def test_a_refused_output_fails_before_the_prior_runs(d, tmp_path):
     r = CliRunner().invoke(cli, ["inbetween", str(d / "outside.usda"), "--in-place"], catch_exceptions=False)
     assert r.exit_code == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
     assert "outside the shot's folder" in r.stderr
+
+
+@pytest.mark.parametrize("args, match", [
+    (["inbetween", "{d}/shot.usda", "--seed", "-1"], "Invalid value for '--seed'"),
+    (["info", "{d}"], "is a directory"),
+    (["inbetween"], "Missing argument 'SHOT'"),
+    (["library", "build"], "Missing argument 'LIBRARY'"),
+    (["video", "prepare", "{d}/shot.usda"], "Missing option '-o'"),
+    (["--bogus"], "No such option '--bogus'"),
+    (["nope"], "No such command 'nope'"),
+])
+def test_usage_errors_are_one_error_line_too(d, args, match):
+    # click printed "Usage: ... / Try ... / Error: ..." (three lines, capital E) for these.
+    line = refused(*[a.format(d=d) for a in args], match=match, folder=d)
+    assert "--help" in line
+
+
+def test_bare_groups_still_show_their_help():
+    r = CliRunner().invoke(cli, ["library"])
+    assert "Usage:" in r.output and "library [OPTIONS] COMMAND" in r.output and "build" in r.output
