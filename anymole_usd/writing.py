@@ -161,6 +161,9 @@ def preflight(shot: str, stage, anim_paths: list[str], options, tx) -> None:
     cannot be written is exit 2 at once instead of after minutes (or hours) of computation.
     """
     shot = os.path.abspath(shot)
+    if _has_control(os.path.basename(shot)):  # provenance names the shot by an asset path
+        raise InputError("the file name holds a control character (a line break?), which USD cannot store as an "
+                         "asset path: rename the file", file=shot)
     if options.in_place:
         for anim_path in anim_paths:
             spec, _ = _in_place_holder(stage, anim_path, shot)
@@ -171,9 +174,18 @@ def preflight(shot: str, stage, anim_paths: list[str], options, tx) -> None:
     tx.check_create(output, force=getattr(options, "force", False))
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def _check_output(shot: str, stage, output: str, tx) -> None:
     if output == shot:
         raise InputError("--output must differ from the shot itself (use --in-place for that)", file=shot)
+    wrapper = not layering.is_writable_layer(shot)
+    for entry in [layering.sublayer_entry(output, shot) if wrapper else layering.sublayer_entry(shot, output)]:
+        if _has_control(entry):  # USD refuses such an asset path (was exit 1)
+            raise InputError(f"{entry!r} cannot be a USD sublayer path (control character); rename the file or "
+                             "pass -o with a plain name", file=shot)
     used = {os.path.abspath(l.realPath.split("[", 1)[0]) for l in stage.GetUsedLayers() if l.realPath}
     if output in used and not tx.owns(output):
         raise InputError("is a layer the shot itself uses; choose another -o", file=output)

@@ -113,3 +113,14 @@ def test_usage_errors_are_one_error_line_too(d, args, match):
 def test_bare_groups_still_show_their_help():
     r = CliRunner().invoke(cli, ["library"])
     assert "Usage:" in r.output and "library [OPTIONS] COMMAND" in r.output and "build" in r.output
+
+
+def test_a_line_break_in_a_file_name_is_one_error_line(d):
+    # USD cannot store such a name as an asset path: every run was exit 1 (Tf ErrorException) after the prior.
+    odd = d / "new\nline.usda"
+    (d / "shot.usda").rename(odd)
+    refused("inbetween", odd, match="control character", folder=d)
+    refused("inbetween", odd, "--in-place", match="control character", folder=d)
+    (d / "shot.usda").write_bytes(odd.read_bytes())
+    (d / "sub\ndir").mkdir()
+    refused("inbetween", d / "shot.usda", "-o", d / "sub\ndir" / "r.usda", match="control character", folder=d)
