@@ -107,7 +107,8 @@ class Staged:
     """
 
     def __init__(self, target: str) -> None:
-        self.target = os.path.abspath(target)
+        # Through a symbolic link (shot.usda -> shot_v3.usda): replace the file it names, keep the link.
+        self.target = os.path.realpath(target) if os.path.islink(target) else os.path.abspath(target)
         folder = os.path.dirname(self.target)
         self.tmpdir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}@{_host()}.", dir=folder)
         # A short name inside the private folder: USD's own temporary file adds 7 characters to it, and a

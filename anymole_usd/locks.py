@@ -38,7 +38,8 @@ def sidecar_name(name: str, suffix: str = "") -> str:
 
 
 def lock_path(layer_path: str) -> str:
-    folder, name = os.path.split(os.path.abspath(layer_path))
+    """The lock file of a layer: per real file, so a run through a symbolic link and one on the file clash."""
+    folder, name = os.path.split(os.path.realpath(layer_path))
     return os.path.join(folder, SIDECAR, sidecar_name(name, ".lock"))
 
 
@@ -95,7 +96,7 @@ class LayerLocks:
             with contextlib.suppress(OSError):
                 os.remove(path)  # while still holding it: see the module docstring
             os.close(fd)
-            folders.add(os.path.dirname(layer_path))
+            folders.add(os.path.dirname(os.path.dirname(path)))
         self._held.clear()
         for folder in folders:
             remove_sidecar_if_empty(folder)

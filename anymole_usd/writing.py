@@ -167,11 +167,20 @@ def preflight(shot: str, stage, anim_paths: list[str], options, tx) -> None:
     if options.in_place:
         for anim_path in anim_paths:
             spec, _ = _in_place_holder(stage, anim_path, shot)
+            _refuse_link(spec.layer.realPath, shot)
             tx.check_edit(spec.layer.realPath)
         return
     output = os.path.abspath(options.output or layering.default_output(shot, tx.command))
     _check_output(shot, stage, output, tx)
     tx.check_create(output, force=getattr(options, "force", False))
+
+
+def _refuse_link(path: str, shot: str) -> None:
+    """A layer we would edit through a symbolic link must name a file in the shot's folder (the link is kept)."""
+    real, folder = os.path.realpath(path), os.path.realpath(os.path.dirname(shot))
+    if os.path.islink(path) and os.path.dirname(real) != folder and not real.startswith(folder + os.sep):
+        raise InputError(f"{path} is a symbolic link to {real}, outside the shot's folder: anymole-usd writes only "
+                         "inside it; run it where that file lives", file=shot)
 
 
 def _has_control(text: str) -> bool:
@@ -272,6 +281,8 @@ def session(shot: str, command: str, output: str | None = None):
 
     shot = os.path.abspath(shot)
     writable = layering.is_writable_layer(shot)
+    if writable:
+        _refuse_link(shot, shot)
     home = None
     if not writable:
         # usdz or read-only: nothing is written beside the shot, its record goes with the wrapper output.
