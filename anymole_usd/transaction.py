@@ -90,6 +90,7 @@ class Transaction:
         self.base: dict[str, bytes] = {}  # path -> the bytes as the user had them, for files earlier runs replaced
         self._writes: dict[str, _Write] = {}
         self._made_dirs: list[str] = []
+        self._inherited_dirs: list[str] = []  # folders a killed earlier run created: this run's to remove
         self._layers: list = []  # keep layers we changed in memory alive (USD caches them weakly)
         self.options_digest = ""
         self.inputs: list[dict] = []
@@ -101,10 +102,11 @@ class Transaction:
             self.locks.acquire(self.shot)
         atomic_files.clean_stale_temps(folder)
         homes = (self.home,) if self.home else ()
+        self._inherited_dirs += clean_after_killed_run(self.shot, homes, self.command)
         found = jr.load(self.shot, homes, self.command)
         if found is not None and found.state != "committed":
             self._lock_all(found)
-            self.notes.append(recover(found))
+            self.notes.append(recover(found, self._inherited_dirs))
             found = jr.load(self.shot, homes, self.command)
         if found is not None:
             _check_on_top(self.shot, homes, found, "run again")
@@ -197,6 +199,12 @@ class Transaction:
     def commit(self) -> jr.Journal | None:
         """Write everything, or nothing; returns the committed journal (None when nothing of ours remains)."""
         staged: dict[str, atomic_files.Staged] = {}
+        # Folders other than the shot's get temporary files and lock files (and may be created): name them
+        # beside the shot first, so a kill -9 before the journal is written still leaves them findable.
+        outside = sorted({os.path.dirname(p) for p in self._writes} - {os.path.dirname(self.shot)})
+        intent = os.path.join(jr.journal_folder(self.shot, self.home, self.command), INTENT) if outside else None
+        if intent:
+            _record_intent(intent, outside)
         try:
             for path in self._writes:
                 if not os.path.isdir(os.path.dirname(path)):
@@ -240,6 +248,8 @@ class Transaction:
         finally:
             for s in staged.values():
                 s.discard()
+            if intent:
+                _drop_intent(intent, self.shot)
 
     def _check_inputs_unchanged(self) -> None:
         """Another process may have written a layer we read before we locked it: then write nothing."""
@@ -271,7 +281,8 @@ class Transaction:
         journal = jr.Journal(shot=self.shot, command=self.command, state="pending", folder=folder,
                              options_digest=self.options_digest, version=__version__, inputs=self.inputs,
                              previous=self.previous.to_json() if self.previous else None)
-        journal.created_dirs = sorted(set(self._made_dirs) | set(self.previous.created_dirs if self.previous else ()))
+        journal.created_dirs = sorted(set(self._made_dirs) | set(self.previous.created_dirs if self.previous else ())
+                                      | {d for d in self._inherited_dirs if os.path.isdir(d)})
         for path in sorted(set(staged) | set(prev_records)):
             prev, s = prev_records.get(path), staged.get(path)
             if prev is not None and prev.created:
@@ -301,6 +312,7 @@ class Transaction:
 
     def close(self) -> None:
         self.locks.release()
+        _remove_empty_dirs(self._inherited_dirs)  # unless this run's result is in them (then it records them)
 
     def __enter__(self) -> "Transaction":
         return self
@@ -420,14 +432,75 @@ def user_bases(shot: str, homes: tuple[str, ...] = (), command: str = "inbetween
     return {r.path: _base_bytes(found, r, notes) for r in found.files if not r.created}, found
 
 
+INTENT = "writing.json"  # folders outside the shot's that a run is writing (see Transaction.commit)
+
+
+def _record_intent(path: str, folders: list[str]) -> None:
+    import json
+
+    made = []
+    for folder in folders:
+        probe = folder
+        while probe and not os.path.isdir(probe):
+            made.append(probe)
+            probe = os.path.dirname(probe)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_files.write_bytes(path, json.dumps({"folders": folders, "made": sorted(set(made))}).encode())
+
+
+def _drop_intent(path: str, shot: str) -> None:
+    """Remove an intent record, and its record folders if nothing else is in them."""
+    from .locks import remove_sidecar_if_empty
+
+    with contextlib.suppress(OSError):
+        os.remove(path)
+    folder = os.path.dirname(path)  # .anymole/<shot>/<command>
+    for d in (folder, os.path.dirname(folder)):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+    remove_sidecar_if_empty(os.path.dirname(os.path.dirname(os.path.dirname(folder))))
+
+
+def clean_after_killed_run(shot: str, homes: tuple[str, ...], command: str) -> list[str]:
+    """Temporary files, lock files and new folders a killed run left outside the shot's folder (its -o).
+
+    Returns the folders it had created that are not empty (a result of it that recovery decides on).
+    """
+    import json
+
+    kept: list[str] = []
+    for home in (None,) + tuple(homes):
+        path = os.path.join(jr.journal_folder(shot, home, command), INTENT)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+            folders, made = list(data.get("folders", [])), list(data.get("made", []))
+        except (OSError, ValueError, AttributeError, TypeError):
+            folders, made = [], []
+        for folder in folders:
+            if isinstance(folder, str) and os.path.isdir(folder):
+                atomic_files.clean_stale_temps(folder)
+        made = [d for d in made if isinstance(d, str)]
+        _remove_empty_dirs(made)
+        kept += [d for d in made if os.path.isdir(d)]
+        _drop_intent(path, shot)
+    return kept
+
+
 def _remove_empty_dirs(dirs) -> None:
     for d in sorted(dirs, key=len, reverse=True):
         with contextlib.suppress(OSError):
             os.rmdir(d)
 
 
-def recover(journal: jr.Journal) -> str:
-    """Finish a run that was interrupted: forward if every write landed, else back to the user's bytes."""
+def recover(journal: jr.Journal, leftover: list[str] | None = None) -> str:
+    """Finish a run that was interrupted: forward if every write landed, else back to the user's bytes.
+
+    ``leftover`` receives the folders the run created that are not empty yet (the caller's lock files
+    are still in them): remove them once the locks are released.
+    """
     previous = {}
     if journal.previous:
         prev = jr.Journal.from_json(journal.previous, journal.shot, journal.folder)
@@ -465,6 +538,8 @@ def recover(journal: jr.Journal) -> str:
             os.remove(r.path)
             atomic_files.reload_cached(r.path)
     _remove_empty_dirs(journal.created_dirs)
+    if leftover is not None:
+        leftover.extend(d for d in journal.created_dirs if os.path.isdir(d))
     jr.remove(journal)
     return "rolled back an interrupted run: its files are back as they were before anymole-usd touched them"
 
@@ -476,6 +551,7 @@ def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False, com
     found = jr.load(shot, homes, command)
     if found is None:
         atomic_files.clean_stale_temps(os.path.dirname(shot))
+        clean_after_killed_run(shot, homes, command)
         return report
     locks = LayerLocks()
     made: list[str] = []
@@ -484,11 +560,12 @@ def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False, com
             if os.path.isdir(os.path.dirname(r.path)):
                 locks.acquire(r.path)
         atomic_files.clean_stale_temps(os.path.dirname(shot))
+        made += clean_after_killed_run(shot, homes, command)
         found = jr.load(shot, homes, command)  # re-read under the locks
         if found is None:
             return report
         if found.state != "committed":
-            note = recover(found)
+            note = recover(found, made)
             report["notes"].append(note)
             found = jr.load(shot, homes, command)
             if found is None:  # rolled back: the files are the user's own again
@@ -530,10 +607,10 @@ def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False, com
             atomic_files.reload_cached(r.path)
             report["actions"].append({"path": r.path, "action": action})
         jr.remove(found)
-        made = found.created_dirs
+        made += found.created_dirs
     finally:
         locks.release()
-    _remove_empty_dirs(made)  # after the lock files in them are gone
+        _remove_empty_dirs(made)  # after the lock files in them are gone
     return report
 
 
