@@ -385,3 +385,17 @@ def test_not_a_library_fails_once_before_any_shot(shots, tmp_path):
     result = CliRunner().invoke(cli, ["batch", str(shots), "--library", str(tmp_path)])
     assert result.exit_code == 2 and "not a motion library" in result.stderr
     assert result.stderr.count("error:") == 1 and _user_files(shots) == before
+
+
+def test_critical_sections_are_real_functions():
+    """A stop waits out these (frames matched by module and name): a rename must not silently drop that."""
+    import importlib
+    import inspect
+
+    from anymole_usd.batch.shot_task import CRITICAL
+
+    for module, name in CRITICAL:
+        mod = importlib.import_module(module)
+        found = [f for _, f in inspect.getmembers(mod, inspect.isfunction)]
+        found += [m for _, c in inspect.getmembers(mod, inspect.isclass) for _, m in inspect.getmembers(c, inspect.isfunction)]
+        assert any(f.__name__ == name and f.__module__ == module for f in found), (module, name)
