@@ -45,6 +45,10 @@ def checkpoint(name: str) -> None:
     exists, so a test can kill it (``kill -9`` by pid) at exactly this point,
     or delete the file to let it go on. Costs one environment lookup otherwise.
     """
+    if name in ("begun", "planned", "staged"):  # nothing renamed into place yet: stopping here writes nothing
+        from .interrupts import check
+
+        check()
     spec = os.environ.get("ANYMOLE_USD_TEST_PAUSE")
     if not spec:
         return

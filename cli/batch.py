@@ -105,7 +105,9 @@ def command(inputs, workers, ray_address, resume, retries, prior, params, refere
 
 
 def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+    from anymole_usd import interrupts
+
+    interrupts.handler(signum, frame)  # remembered: no new shot starts even if USD swallows the exception
 
 
 def _progress_events(bar):

@@ -65,12 +65,16 @@ class LazyGroup(click.Group):
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
             raise _one_line(exc) from None
+        except KeyboardInterrupt:
+            _interrupted()
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
             raise _one_line(exc) from None
+        except KeyboardInterrupt:  # before the command's own handling (importing it): not click's "Aborted!"
+            _interrupted()
 
     def list_commands(self, ctx):
         return [n for n in COMMANDS if _available(n)]
@@ -82,6 +86,11 @@ class LazyGroup(click.Group):
             # Top-level --help: show the short help without importing the module.
             return click.Command(name, help=COMMANDS[name][1], short_help=COMMANDS[name][1])
         return importlib.import_module(COMMANDS[name][0]).command
+
+
+def _interrupted() -> None:
+    click.echo("error: interrupted", err=True)
+    sys.exit(130)
 
 
 def _one_line(exc: click.UsageError) -> click.ClickException:
@@ -114,15 +123,48 @@ def cli(verbose: bool) -> None:
     set_verbose(verbose)
 
 
+# Commands that need no USD (their start stays as light as --help).
+_NO_USD = {"plugins", "blender-addon"}
+
+
+def _load_usd_undisturbed(argv: list[str]) -> None:
+    """Import USD's Python modules with SIGINT and SIGTERM held back until they are loaded.
+
+    USD loads the Python modules of its libraries from C++ and catches what they raise: a Ctrl-C or a
+    farm's SIGTERM landing there became pages of USD warnings, half-loaded modules, and a run that went
+    on to the end (exit 0) as if nothing had been asked. Held back, the signal arrives right after.
+    """
+    import signal
+
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or words[0] in _NO_USD or {"-h", "--help", "--version"} & set(argv):
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        from pxr import Gf, Sdf, Usd, UsdGeom, UsdSkel, Vt  # noqa: F401
+    except ImportError:  # the command reports a missing USD itself
+        pass
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     from .common import BROKEN_PIPE_EXIT, quiet_broken_pipe
 
+    from anymole_usd import interrupts
+
+    interrupts.install()  # a Ctrl-C that USD swallows still stops the run before it writes
     try:
+        _load_usd_undisturbed(sys.argv[1:] if argv is None else list(argv))
         cli.main(args=argv, prog_name="anymole-usd", standalone_mode=True)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:  # held back while USD loaded, delivered before any command ran
+        click.echo("error: interrupted", err=True)
+        return 130
     except BrokenPipeError:  # outside a command (help text, click's own messages) into a closed pipe
         quiet_broken_pipe()
         return BROKEN_PIPE_EXIT

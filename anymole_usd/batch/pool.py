@@ -24,6 +24,7 @@ from concurrent.futures import wait as futures_wait
 from multiprocessing.connection import wait
 from typing import Callable, Sequence
 
+from .. import interrupts
 from .report import EXIT_INTERNAL, ShotResult, interrupted, left_behind
 
 EventHook = Callable[..., None]
@@ -129,7 +130,7 @@ class ProcessPool:
                                                         logging.getLogger("anymole_usd").getEffectiveLevel()),
                                name=f"anymole-batch {os.path.basename(shot)}")
             with self._lock:
-                if self._stop.is_set():
+                if self._stop.is_set() or interrupts.requested():  # requested: a Ctrl-C/SIGTERM USD swallowed
                     return interrupted(shot, attempt > 1, seconds, attempt - 1)
                 proc.start()
                 self._running.add(proc)
