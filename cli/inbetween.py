@@ -166,6 +166,10 @@ def _undo(shot: str, output: str | None, keep_result: bool, as_json: bool, comma
     report = layering.undo(shot, output=output, keep_created=keep_result, command=command)
     if not report["actions"]:
         _check_readable(shot)  # nothing recorded: still say so if the file is not USD at all
+        report["notes"] += [f"the shot still composes {layer}, an anymole-usd result, but the record of that run "
+                            "(.anymole/ beside the shot) is gone, so it cannot be undone byte for byte: remove that "
+                            "sublayer entry (and a skel:animationSource the run pointed at it) by hand"
+                            for layer in _unrecorded_results(shot, command)]
     if as_json:
         emit_json({"shot": shot, **report})
         return
@@ -177,6 +181,29 @@ def _undo(shot: str, output: str | None, keep_result: bool, as_json: bool, comma
         click.echo(f"nothing to undo: anymole-usd has no record of a {command} run on this shot")
     elif all(a["action"] != "stripped" for a in report["actions"]):
         click.echo("every file is back byte for byte as it was before anymole-usd")
+
+
+def _unrecorded_results(shot: str, command: str) -> list[str]:
+    """Sublayers of ``shot`` that are results ``command`` made for it (their record may be gone)."""
+    import os
+
+    from pxr import Sdf, Tf
+
+    from anymole_usd.layering import MARKER
+
+    found = []
+    try:
+        root = Sdf.Layer.FindOrOpen(shot)
+        for entry in root.subLayerPaths if root else []:
+            path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(shot)), entry))
+            layer = Sdf.Layer.FindOrOpen(path) if os.path.isfile(path) else None
+            marker = dict(layer.customLayerData).get(MARKER) if layer else None
+            if isinstance(marker, dict) and marker.get("tool", "inbetween") == command and os.path.normpath(os.path.join(os.path.dirname(path), str(
+                    marker.get("shot", "")))) == os.path.abspath(shot):
+                found.append(entry)
+    except Tf.ErrorException:
+        pass
+    return found
 
 
 def _check_readable(path: str) -> None:

@@ -135,3 +135,18 @@ def test_a_shot_name_near_the_file_systems_limit(tmp_path):
     ok("inbetween", shot, "--prior", "interp", "-o", shot.parent / "r.usda")
     ok("inbetween", "--undo", shot)
     assert state(shot.parent) == before
+
+
+def test_undo_says_so_when_the_record_was_deleted_but_the_result_is_still_composed(tmp_path):
+    # A user cleaning hidden folders deletes .anymole: undo said only "nothing to undo" while the shot
+    # still composed the result.
+    import shutil
+
+    shot = _cesium(tmp_path)
+    ok("inbetween", shot, "--prior", "interp")
+    shutil.rmtree(shot.parent / ".anymole")
+    r = ok("inbetween", "--undo", shot)
+    assert "still composes ./shot.inbetween.usda" in r.output and "record of that run" in r.output
+    fresh = _cesium(tmp_path / "fresh")
+    assert "still composes" not in ok("inbetween", "--undo", fresh).output
+    assert "still composes" not in ok("retarget", "--undo", "--to", shot).output
