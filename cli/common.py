@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
 import sys
@@ -73,20 +74,38 @@ def _debug() -> bool:
     return os.environ.get("ANYMOLE_USD_DEBUG", "") not in ("", "0")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A StreamHandler writing to whatever ``sys.stderr`` is when a line is emitted.
+
+    logging.StreamHandler() keeps the stderr of its creation: a later command run in the same
+    process with its stderr replaced (a test runner, an embedding tool) would lose the lines.
+    """
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
 def set_verbose(verbose: bool) -> None:
     """`-v`: show the anymole_usd loggers' info lines (device choice, each fallback) on stderr."""
-    import logging
-
     global _verbose
     _verbose = bool(verbose)
     logger = logging.getLogger("anymole_usd")
     if verbose:
         if not any(getattr(h, "_anymole_verbose", False) for h in logger.handlers):
-            handler = logging.StreamHandler()  # sys.stderr at emit time
+            handler = _StderrHandler()
             handler.setFormatter(logging.Formatter("%(message)s"))
             handler._anymole_verbose = True  # type: ignore[attr-defined]
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    else:  # a later command in the same process without -v is quiet again
+        for handler in [h for h in logger.handlers if getattr(h, "_anymole_verbose", False)]:
+            logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
 
 
 def verbose() -> bool:

@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from pxr import Gf, Sdf, Usd, UsdSkel, Vt
+from pxr import Sdf, Usd, Vt
 
 from anymole_usd.cli.main import cli
 
-from shots import author_character, shot_root
+from shots import shot_root
 
 
 def run(*args):

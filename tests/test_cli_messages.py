@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from anymole_usd.cli.main import cli
