@@ -46,6 +46,12 @@ def limit_threads(threads: int) -> None:
     """Share the cores between concurrent shots: USD's work pool, torch and OpenMP get ``threads`` each."""
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, str(threads))
+    # The variables only reach libraries loaded from now on: numpy's OpenBLAS was loaded by the
+    # forkserver with one thread per core, and two shots' spinning BLAS threads on two cores made
+    # every shot 2-3x slower. threadpoolctl resizes the pools already loaded.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
     from pxr import Work
 
     Work.SetConcurrencyLimit(threads)
