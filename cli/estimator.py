@@ -139,7 +139,6 @@ def _write(path: str, result: dict) -> None:
     """Atomic write of the predictions as .npz or .json."""
     import json
     import os
-    import tempfile
 
     import numpy as np
 
@@ -151,19 +150,13 @@ def _write(path: str, result: dict) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise InputError("output folder does not exist", file=path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=ext, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if ext == ".npz":
-                np.savez(handle, times=result["times"], joints2d=result["joints2d"], depth=result["depth"],
-                         joint_names=np.asarray(result["joint_names"]), observed=result["observed"],
-                         view=result["view"],
-                         image_size=np.asarray(result["image_size"]))
-            else:
-                handle.write(json.dumps({k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in result.items()},
-                                        indent=1).encode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from anymole_usd.atomic_files import staging
+
+    with staging(path) as tmp, open(tmp, "wb") as handle:
+        if ext == ".npz":
+            np.savez(handle, times=result["times"], joints2d=result["joints2d"], depth=result["depth"],
+                     joint_names=np.asarray(result["joint_names"]), observed=result["observed"],
+                     view=result["view"], image_size=np.asarray(result["image_size"]))
+        else:
+            handle.write(json.dumps({k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in result.items()},
+                                    indent=1).encode())

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -111,18 +110,9 @@ class BatchReport:
 
     def write(self, path: str) -> None:
         """Write the JSON report atomically (a farm may poll the file while it is written)."""
-        path = os.path.abspath(path)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".batch-report.", suffix=".json", dir=folder)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self.to_dict(), handle, indent=2)
-            from ..atomic_files import mode_for
+        from ..atomic_files import staging
 
-            os.chmod(tmp, mode_for(path))  # mkstemp made it 0600; a farm's other users read the report
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        path = os.path.abspath(path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with staging(path) as tmp, open(tmp, "w") as handle:
+            json.dump(self.to_dict(), handle, indent=2)

@@ -23,15 +23,11 @@ def addon_files() -> list[str]:
 
 def write_zip(out: str) -> dict:
     """Write the add-on zip to ``out`` (temporary file + rename); returns what it holds."""
-    tmp = f"{out}.tmp-{os.getpid()}"
+    from anymole_usd.atomic_files import staging
+
     files = addon_files()
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            for name in files:
-                z.write(os.path.join(addon_dir(), name), f"{ADDON}/{name}")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with staging(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name in files:
+            z.write(os.path.join(addon_dir(), name), f"{ADDON}/{name}")
     return {"output": os.path.abspath(out), "module": ADDON, "files": [f"{ADDON}/{n}" for n in files],
             "bytes": os.path.getsize(out)}

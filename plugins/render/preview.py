@@ -344,8 +344,9 @@ def write_preview(path: str, out: str | None = None, *, reference: str | None = 
     renderer = PanelRenderer(panels, view=view, size=size, device=device)
     images = renderer.render(idx)
     tiles = labelled_frames(images, names, roles.times[idx], roles.roles[idx])
-    tmp = f"{out}.tmp-{os.getpid()}{ext}"
-    try:
+    from anymole_usd.atomic_files import staging
+
+    with staging(out) as tmp:
         if ext == ".mp4":
             from anymole_usd.plugins.report.clips import write_video
 
@@ -357,10 +358,6 @@ def write_preview(path: str, out: str | None = None, *, reference: str | None = 
             sheet = contact_sheet(tiles, columns or sheet_columns(size[1]))
             iio.imwrite(tmp, sheet, extension=ext)
             width = sheet.shape[1]
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     counts = {name: int((roles.roles == i).sum()) for i, name in enumerate(ROLES)}
     return {"file": os.path.abspath(path), "output": os.path.abspath(out), "reference": reference,
             "panels": names, "view": renderer.view, "frames": n, "shown": int(tiles.shape[1]), "width": int(width),

@@ -93,13 +93,15 @@ class RenderStage:
 
 def save_result(path: str, result) -> None:
     """Write a RenderResult to ``path`` (.npz) atomically."""
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
+    from anymole_usd.atomic_files import staging
+
     c, j = result.cameras, result.joints
-    np.savez_compressed(tmp, images=result.images, depth=result.depth, parts=result.parts, pixels=j.pixels,
-                        jdepth=j.depth, jndc=j.depth_ndc, visible=j.visible, in_frame=j.in_frame, times=result.times,
-                        names=np.asarray(c.names), K=c.K, world_to_cam=c.world_to_cam, near=c.near, far=c.far,
-                        size=np.array([c.height, c.width]), joint_names=np.asarray(result.joint_names))
-    os.replace(tmp, path)
+    with staging(path) as tmp:
+        np.savez_compressed(tmp, images=result.images, depth=result.depth, parts=result.parts, pixels=j.pixels,
+                            jdepth=j.depth, jndc=j.depth_ndc, visible=j.visible, in_frame=j.in_frame,
+                            times=result.times, names=np.asarray(c.names), K=c.K, world_to_cam=c.world_to_cam,
+                            near=c.near, far=c.far,
+                            size=np.array([c.height, c.width]), joint_names=np.asarray(result.joint_names))
 
 
 def load_result(path: str):
