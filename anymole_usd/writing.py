@@ -114,6 +114,22 @@ def _bind(root, layer, skel_path: str, target: str, edits: layering.LayerEdits) 
     rel_spec.targetPathList.explicitItems = [Sdf.Path(target)]
 
 
+# How a result was written, in words (the tokens are stored in provenance and --json; "retarget"
+# predates the `retarget` command and means the skeleton's binding was moved to a new animation).
+MODE_WORDS = {
+    "override": "over the authored samples",
+    "retarget": "new animation bound in place of the old",
+    "new": "new animation",
+    "wrapper": "in a wrapper layer",
+    "inPlace": "in place, in the layer holding the samples",
+}
+
+
+def describe_mode(mode: str) -> str:
+    """A result's writing mode for people (:data:`MODE_WORDS`); unknown tokens as they are."""
+    return MODE_WORDS.get(mode, mode)
+
+
 def _author_layered(stage, root, layer, anim: ResultAnimation, wrapper: bool, edits: layering.LayerEdits) -> dict:
     overridable = anim.anim_path is not None and (wrapper or not layering.root_has_channel_opinion(root, anim.anim_path))
     retargeted: list[str] = []

@@ -107,9 +107,11 @@ def command(shot, prim, context, keys, prior, params, references, library, video
     if as_json:
         emit_json(report)
         return
+    from anymole_usd.writing import describe_mode
+
     for a in report["animations"]:
         click.echo(f"{a['prim']}: filled {a['frames_to_fill']} frames in {len(a['gaps'])} gap(s) with prior "
-                   f"'{a['prior']}' ({a['mode']})")
+                   f"'{a['prior']}' ({describe_mode(a['mode'])})")
         for line in _source_lines(a.get("details") or {}):
             click.echo(f"  {line}")
     for s in report.get("skipped", []):

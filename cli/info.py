@@ -98,7 +98,9 @@ def _print(info: dict) -> None:
                 click.echo(f"    gaps to fill: {gaps or 'none'} -> {s['frames_to_fill']} frames")
         p = s.get("provenance")
         if p:
-            click.echo(f"    result: prior {p['prior']}, mode {p['mode']}, {p['generated_frames']} generated frames, "
+            from anymole_usd.writing import describe_mode
+
+            click.echo(f"    result: prior {p['prior']}, {describe_mode(p['mode'])}, {p['generated_frames']} generated frames, "
                        f"anymole-usd {p['tool_version']}, from {p['source_layer']} {p['source_prim']}")
             details = p.get("details") or {}
             if details.get("library") or details.get("references"):

@@ -87,8 +87,10 @@ def command(source, target, map_file, source_prim, target_prim, animation, outpu
     contact = f"contact F1 {q['contact_f1']:.2f}, " if "contact_f1" in q else ""
     click.echo(f"solved in {s['iterations']} iterations ({s['seconds']:.1f} s): {contact}"
                f"root scale {report['root_scale']:.3g}")
+    from anymole_usd.writing import describe_mode
+
     for a in report["animations"]:
-        click.echo(f"{a['result_prim']} ({a['mode']})")
+        click.echo(f"{a['result_prim']} ({describe_mode(a['mode'])})")
     for note in report.get("notes", []):
         click.echo(f"note: {note}")
     out = report["output"]

@@ -58,7 +58,7 @@ def test_info_text_shows_provenance_after_inbetween(tmp_path, data_dir):
     assert r.exit_code == 0, r.output
     assert "prior 'interp'" in r.output
     r = run("info", shot)
-    assert "result: prior interp, mode retarget, 22 generated frames" in r.output
+    assert "result: prior interp, new animation bound in place of the old, 22 generated frames" in r.output
     assert "context 1:24" in r.output and "keys 36, 48" in r.output
 
 
