@@ -1,6 +1,8 @@
 """`anymole-usd video prepare`: a video job for any generator (the contract `inbetween --video-dir` reads back)."""
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from .common import check_output_writable, emit_json, handle_errors, progress
@@ -60,5 +62,7 @@ def prepare(shot, out, size_text, rate, view, truth, prim, context, keys, as_jso
                f"({summary['generate']} to generate in {summary['gaps']} gap(s)), {size[0]}x{size[1]}, "
                f"{summary['view']} camera -> {summary['job']}"
                + ("; truth rendered into frames/" if summary["truth_frames"] else ""))
+    # The same timeline options, or the runner finds other gaps than the job's (exit 2 on its hash).
+    timeline = [a for opt, v in (("--prim", prim), ("--context", context), ("--keys", keys)) if v for a in (opt, v)]
     click.echo(f"next: generate into {summary['job']} (see README.txt), then "
-               f"anymole-usd inbetween {shot} --video-dir {summary['job']}")
+               + shlex.join(["anymole-usd", "inbetween", shot, *timeline, "--video-dir", summary["job"]]))

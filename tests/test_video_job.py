@@ -180,3 +180,18 @@ def test_prepare_reads_the_authored_samples_under_an_earlier_result(tmp_path, da
     r = runner.invoke(cli, ["video", "prepare", str(shot), "-o", str(tmp_path / "job"), "--size", SIZE, "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["generate"] == 14  # not "no gaps": the earlier result is set aside
+
+
+def test_next_command_repeats_the_timeline_options(job, tmp_path):
+    """A dense shot held out with --context/--keys: the printed next step must name the same options,
+    or inbetween would find other gaps than the job's."""
+    import shlex
+
+    _, _, truth, _ = job
+    r = CliRunner().invoke(cli, ["video", "prepare", str(truth), "-o", str(tmp_path / "j"), "--size", SIZE,
+                                 "--context", "1:24", "--keys", "36,48"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    (line,) = [ln for ln in r.output.splitlines() if ln.startswith("next:")]
+    args = shlex.split(line.split(", then ", 1)[1])
+    assert args[:3] == ["anymole-usd", "inbetween", str(truth)]
+    assert args[3:] == ["--context", "1:24", "--keys", "36,48", "--video-dir", str(tmp_path / "j")]
