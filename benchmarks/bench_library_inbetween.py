@@ -10,8 +10,10 @@ the system temp dir) over every humanoid BVH of ../shared/data/bvh/humanoid and
 ../shared/data/library/bvh/humanoid. Each clip is then in-betweened with that
 library minus itself: retrieval excludes the clip's own library id (never a
 rebuild), so what the prior sees is every *other* clip on its skeleton (same
-joint names). Only clips with such a partner can gain anything; the others are
-listed and skipped (a retargeting bridge between skeletons is later work).
+joint names) and, through the retarget joint mapping, every clip of the other
+humanoid skeletons it bridges confidently (``anymole_usd/library/cross_skeleton.py``;
+``--same-skeleton`` turns that off). Clips with no clip of their own skeleton to
+look at form the part ``cross`` (held apart too: nothing was tuned on them).
 
 The split is fixed here, before tuning (``TUNING`` / ``HELD_OUT``): Bandai
 Namco dataset-1 takes plus the CMU takes, martial arts, samba and pirouette of
@@ -52,7 +54,9 @@ LIB = "library/bvh/humanoid/"
 BANDAI = "bvh/humanoid/bandai_namco/"
 TUNING = ["dataset-1_", "142_22", "144_20", "martial_04", "Beta_samba_dancing", "pirouette"]
 HELD_OUT = ["dataset-2_", "143_37", "102_23", "salsa_10", "backflip", "Beta_back_flip_to_uppercut"]
-PARTS = {"tuning": TUNING, "held-out": HELD_OUT}
+CROSS = ["01_01", "05_20-mb", "A_test", "Jackson", "Mia_standToSit", "Warrok_WarrokThriller",
+         "Nikki_120_Nikki_JumpForward_Cal20", "SIB01-story01-bvh"]  # no other clip on their skeleton
+PARTS = {"tuning": TUNING, "held-out": HELD_OUT, "cross": CROSS}
 PRIORS = ["interp", "graph", "graph+library"]
 METRICS = ["l2p", "l2p-norm", "npss", "key-jump", "foot-skate"]
 L2P_LIMIT, JUMP_LIMIT, TARGET = 1.02, 1.2, 0.7
@@ -85,7 +89,8 @@ def library_ids(lib, clips) -> dict:
     return {clip.name: by_file.get(os.path.realpath(clip.path)) for clip in clips}
 
 
-def fill_windows(prior_name: str, windows, lib=None, exclude=(), params=None, timing=None):
+def fill_windows(prior_name: str, windows, lib=None, exclude=(), params=None, timing=None, other=True,
+                 counts=None):
     """Gap windows of every protocol window filled by one prior (with library retrieval for graph+library)."""
     from anymole_usd import registry
     from anymole_usd.evaluation import compose, gap_windows, make_request
@@ -98,19 +103,26 @@ def fill_windows(prior_name: str, windows, lib=None, exclude=(), params=None, ti
         req = make_request(w)
         t0 = time.perf_counter()
         if lib is not None:
-            got = retrieve(lib, w.clip.skeleton, req.known, req.timeline, w.clip.up_axis, exclude_clips=exclude)
+            got = retrieve(lib, w.clip.skeleton, req.known, req.timeline, w.clip.up_axis, exclude_clips=exclude,
+                           other_skeletons=other)
             req.references, req.reference_labels = got.references, got.labels
         t1 = time.perf_counter()
         out = prior.fill(req)
         t2 = time.perf_counter()
         if timing is not None:
             timing.append((t1 - t0, t2 - t1))
-        used += sum(1 for g in getattr(prior, "gaps", []) if g.get("filled_by") == "references")
+        lib_gaps = [g for g in getattr(prior, "gaps", []) if g.get("filled_by") == "references"]
+        used += len(lib_gaps)
+        if counts is not None:  # gaps that played another skeleton's (retargeted) clip
+            counts["other_skeleton_gaps"] = counts.get("other_skeleton_gaps", 0) + sum(
+                any(req.reference_labels[s["reference"]].get("retargeted") for s in g.get("segments", []))
+                for g in lib_gaps)
         evals += gap_windows(w.clip, compose(req.known, out, req.timeline), req.timeline, w.setting)
     return evals, used
 
 
-def run(data: Path, lib, parts: list[str], protocols: list[str], only: list[str], params: dict) -> list[dict]:
+def run(data: Path, lib, parts: list[str], protocols: list[str], only: list[str], params: dict,
+        other: bool = True) -> list[dict]:
     from anymole_usd.evaluation import score_windows, setting_order
     from anymole_usd.metric import load_metrics
     from anymole_usd.protocols import load_clips, windows_for
@@ -124,6 +136,8 @@ def run(data: Path, lib, parts: list[str], protocols: list[str], only: list[str]
         part = part_of(clip.name)
         cid = ids.get(clip.name)
         partners = [c for c in lib.clips(lib.clip(cid).skeleton) if c.id != cid] if cid is not None else []
+        if other and part == "cross":
+            partners = [c for c in lib.clips() if c.id != cid]  # bridged or not: retrieval says
         if part not in parts or not partners or (only and not any(o in clip.name for o in only)):
             continue
         for protocol in protocols:
@@ -135,11 +149,13 @@ def run(data: Path, lib, parts: list[str], protocols: list[str], only: list[str]
                 t0 = time.perf_counter()
                 for name in PRIORS:
                     timing: list = []
+                    counts: dict = {}
                     evals, used = fill_windows(name, ws, lib if name == "graph+library" else None, [cid],
-                                               params if name != "interp" else None, timing)
+                                               params if name != "interp" else None, timing, other, counts)
                     rows.append({"clip": clip.name, "part": part, "setting": setting, "prior": name,
                                  "windows": len(ws), "locomotion": "locomotion" in clip.tags,
                                  "library_gaps": used, "gaps": len(evals),
+                                 "other_skeleton_gaps": counts.get("other_skeleton_gaps", 0),
                                  "retrieval_s": float(sum(t[0] for t in timing)),
                                  "fill_s": float(sum(t[1] for t in timing)), **score_windows(evals, metrics)})
                 print(f"  {part} {clip.name} {setting}: {len(ws)} windows, {time.perf_counter() - t0:.0f} s",
@@ -170,7 +186,8 @@ def grouped(rows: list[dict]) -> dict:
 def summary(rows: list[dict]) -> str:
     g = grouped(rows)
     lines = ["| part | setting | clips | L2P interp (m) | graph / interp | graph+library / interp: mean (locomotion) | "
-             "worst clip | NPSS graph+library / interp: mean, worst | key-jump lib (interp) | gaps from the library | "
+             "worst clip | NPSS graph+library / interp: mean, worst | key-jump lib (interp) | gaps from the library "
+             "(of them from other skeletons) | "
              "rules broken |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for part in PARTS:
         for st in ("anymole", "lafan1-30", "lafan1-45"):
@@ -192,7 +209,8 @@ def summary(rows: list[dict]) -> str:
                 f"{np.nanmean([v['graph+library']['key-jump'] for _, v in items]):.2f} "
                 f"({np.nanmean([v['interp']['key-jump'] for _, v in items]):.2f}) | "
                 f"{sum(v['graph+library']['library_gaps'] for _, v in items)} of "
-                f"{sum(v['graph+library']['gaps'] for _, v in items)} | "
+                f"{sum(v['graph+library']['gaps'] for _, v in items)} "
+                f"({sum(v['graph+library'].get('other_skeleton_gaps', 0) for _, v in items)} other skeletons) | "
                 f"{len(broken)}{': ' + '; '.join(broken) if broken else ''} |")
     return "\n".join(lines)
 
@@ -289,13 +307,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--library", type=Path, default=Path(tempfile.gettempdir()) / "anymole-bench-humanoid-library")
-    ap.add_argument("--part", choices=["tuning", "held-out", "both"], default="both")
+    ap.add_argument("--part", choices=["tuning", "held-out", "cross", "both"], default="both",
+                    help="both: every part")
     ap.add_argument("--protocols", default="anymole,lafan1")
     ap.add_argument("--clips", default="", help="only clips whose name contains one of these (comma separated)")
     ap.add_argument("--param", action="append", default=[], help="graph prior parameter K=V (both graph rows)")
     ap.add_argument("--json", default=None, help="also write every score to this JSON file")
     ap.add_argument("--from-json", default=None, help="only print the tables of an earlier --json run")
     ap.add_argument("--speed", action="store_true", help="only the speed measurement")
+    ap.add_argument("--same-skeleton", action="store_true", help="retrieve from clips on the shot's skeleton only")
     args = ap.parse_args()
     if args.from_json:
         rows = json.loads(Path(args.from_json).read_text())
@@ -309,7 +329,7 @@ def main() -> None:
         params = {k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}
         parts = list(PARTS) if args.part == "both" else [args.part]
         rows = run(args.data, lib, parts, [p for p in args.protocols.split(",") if p],
-                   [c for c in args.clips.split(",") if c], params)
+                   [c for c in args.clips.split(",") if c], params, not args.same_skeleton)
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1))
     print("\n### Summary (leave-one-out library)\n")

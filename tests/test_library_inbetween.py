@@ -1,5 +1,6 @@
 """`inbetween --library` (issue 14): retrieval from a motion library, per-gap provenance, and the rules that keep
-a library from making a shot worse (a far clip is not used, another skeleton is only a note, bad LIB exits 2)."""
+a library from making a shot worse (a far clip is not used, bad LIB exits 2), and clips of other skeletons
+reached through the retarget joint mapping (issue 15: retargeted, named, never a creature's for a humanoid)."""
 from __future__ import annotations
 
 import json
@@ -118,14 +119,97 @@ def test_a_far_clip_is_not_used(shot, tmp_path, shot_source, libraries):
     assert np.array_equal(generated(shot), generated(plain))
 
 
-def test_a_library_on_other_skeletons_is_a_note(shot, libraries):
-    code, out = run("inbetween", shot, "--library", libraries["cmu"], "--json")
+@pytest.fixture(scope="module")
+def other_convention_library(tmp_path_factory, data_dir) -> Path:
+    """A library whose only clip is on another naming convention: the shot's Bandai walk retargeted (with
+    `anymole-usd retarget`) onto AnimLabSimpleMale (LaFAN1 names under a Root, 23 joints against 22)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("other")
+    shutil.copy(data_dir / "usd/AnimLabSimpleMale.usd", root / "male.usd")
+    code, out = run("retarget", data_dir / BANDAI / f"{WALK}.bvh", "--to", root / "male.usd", "-o",
+                    root / "male_walk.usda")
     assert code == 0, out
+    build_library(root / "lib", [str(root / "male_walk.usda")])
+    return root / "lib"
+
+
+def test_a_library_clip_of_another_skeleton_is_retargeted_and_named(tmp_path, shot_source,
+                                                                     other_convention_library):
+    """No clip of the shot's skeleton in the library: the joint mapping bridges to the other convention's
+    skeleton, its stretches are retargeted onto the shot's, and the gaps they fill name that clip, its
+    source frames and the skeleton it came from. (A shot of 0.33 s context and keys a second apart: its own
+    graph cannot fill anything, interpolation glides.)"""
+    shot = tmp_path / "walk.usda"
+    shot.write_bytes(shot_source.read_bytes())
+    layer = Sdf.Layer.FindOrOpen(str(shot))
+    stage = Usd.Stage.Open(layer)
+    anim = next(p for p in stage.Traverse() if p.IsA(UsdSkel.Animation))
+    for name in ("translations", "rotations", "scales"):
+        attr = anim.GetPath().AppendProperty(name)
+        for t in list(layer.ListTimeSamplesForPath(attr)):
+            if round(t) not in set(range(0, 11)) | {40, 90, 120}:
+                layer.EraseTimeSample(attr, t)
+    layer.Save()
+    code, out = run("inbetween", shot, "--library", other_convention_library, "--json")
+    assert code == 0, out
+    details = provenance(shot)
+    assert details["library_skeleton"] is None  # no library skeleton with the shot's joint names
+    offered = details["library_clips_offered"]
+    assert offered and all("male_walk.usda" in c["clip"] for c in offered), offered
+    from_lib = [g for g in details["gaps"] if g["filled_by"] == "library"]
+    assert from_lib, details["gaps"]
+    for g in from_lib:
+        assert "male_walk.usda" in g["clip"] and g["retargeted_from"]
+        assert all(s["skeleton"] == g["retargeted_from"] for s in g["segments"])
+        # The walk's own seconds (the retargeted clip is at the target's 24 fps, the shot at 30).
+        lo, hi = g["segments"][0]["source_seconds"]
+        assert abs(lo - (g["start"] + 1) / 30) <= 0.15 and abs(hi - (g["end"] - 1) / 30) <= 0.15, g
+
+
+def test_a_creature_library_is_never_used_for_a_humanoid(shot, tmp_path, shot_source, data_dir):
+    """A quadruped's walk (other limbs) is never bridged to a humanoid shot: nothing offered, a note, and the
+    result is exactly the one without a library."""
+    build_library(tmp_path / "lib", [str(data_dir / "library/bvh/nonhumanoid/truebones_motion2motion/"
+                                                    "Monkey__Walk.bvh")])
+    code, out = run("inbetween", shot, "--library", tmp_path / "lib", "--json")
+    assert code == 0, out
+    details = provenance(shot)
+    assert details["library_skeleton"] is None and details["library_clips_offered"] == []
+    assert all(g["filled_by"] != "library" for g in details["gaps"])
     notes = json.loads(out)["notes"]
-    assert any("no skeleton with this animation's 22 joint names" in n for n in notes), notes
-    assert provenance(shot)["library_skeleton"] is None
-    code, out = run("inbetween", shot, "--library", libraries["cmu"])
-    assert code == 0 and "note:" in out and "22 joint names" in out
+    assert any("no skeleton with this animation's 22 joint names nor one the joint mapping bridges" in n
+               for n in notes), notes
+    plain = tmp_path / "plain" / "walk.usda"
+    plain.parent.mkdir()
+    plain.write_bytes(shot_source.read_bytes())
+    assert run("inbetween", plain)[0] == 0
+    assert np.array_equal(generated(shot), generated(plain))
+
+
+def test_low_confidence_mappings_are_not_bridged(data_dir, tmp_path):
+    """A hand rig and a lower body have other limbs; a mapping with a chain under MIN_CONFIDENCE is refused
+    (the threshold moved above the bridge's confidence)."""
+    from anymole_usd.library import Library
+    from anymole_usd.library import cross_skeleton
+    from anymole_usd.protocols import load_clips
+
+    walk, = load_clips([data_dir / BANDAI / f"{WALK}.bvh"])
+    build_library(tmp_path / "lib", [str(data_dir / "bvh/humanoid/cmu/01_01.bvh"),
+                                     str(data_dir / "library/bvh/humanoid/manipnet_hands/mug1_leftHand.bvh")])
+    lib = Library.open(tmp_path / "lib")
+    usable, skipped = cross_skeleton.bridges(lib, walk.skeleton, walk.motion)
+    assert [b.name for b in usable] == ["01_01"] and "hand" not in " ".join(b.name for b in usable)
+    assert any("mug1_leftHand" in s and "other limbs" in s for s in skipped), skipped
+    old = cross_skeleton.MIN_CONFIDENCE
+    try:
+        cross_skeleton.MIN_CONFIDENCE = usable[0].confidence + 1e-3
+        cross_skeleton._BRIDGES.clear()
+        usable2, skipped2 = cross_skeleton.bridges(lib, walk.skeleton, walk.motion)
+        assert usable2 == [] and any("not confident enough" in s for s in skipped2), skipped2
+    finally:
+        cross_skeleton.MIN_CONFIDENCE = old
+        cross_skeleton._BRIDGES.clear()
 
 
 def test_missing_or_broken_library_exits_2(shot, tmp_path):

@@ -52,6 +52,7 @@ PER_GAP = 4  # proposals kept per gap
 PAD = 0.5  # s of clip on each side of a proposal
 BUDGET = 40.0  # s of library motion handed to the prior, at most
 ADMIT = 0.085  # character sizes (RMS per joint, pose and weighted velocity): farthest a proposal's end may be
+OTHER_BUDGET = 12.0  # s of other skeletons' motion, at most (each stretch is retargeted: ~4 ms a frame)
 STATIC = 1e-4  # of the character size: a joint offset that moves less is the rig's bone, not motion
 
 
@@ -66,70 +67,76 @@ class Retrieval:
     note: str = ""  # why nothing was retrieved, for the report
     matches: list = field(default_factory=list)  # per gap: (distance at its start, at its end) of the best proposal
     seconds: float = 0.0  # time spent
+    bridged: list = field(default_factory=list)  # other library skeletons searched through the joint mapping
+    skipped: list = field(default_factory=list)  # other library skeletons not bridged, and why
 
 
 def retrieve(lib: Library, skeleton: Skeleton, known: Motion, timeline: Timeline, up_axis: str = "Y",
              exclude_clips=(), k: int = K, per_gap: int = PER_GAP, pad: float = PAD, budget: float = BUDGET,
-             admit: float = ADMIT) -> Retrieval:
-    """Library stretches for the gaps of ``timeline`` (``known``: the shot's context and key samples)."""
+             admit: float = ADMIT, other_skeletons: bool = True, other_budget: float = OTHER_BUDGET) -> Retrieval:
+    """Library stretches for the gaps of ``timeline`` (``known``: the shot's context and key samples).
+
+    ``other_skeletons``: also search library skeletons with other joints that the retarget mapping bridges
+    confidently (cross_skeleton.py); their stretches, at most ``other_budget`` seconds, are retargeted."""
     t0 = time.perf_counter()
     shot_skel, shot_y, up_y = to_y_up(skeleton, known, up_axis)
     sk = lib.skeleton_for(skeleton.short_names, up_y)
     out = Retrieval(lib.path, sk.name if sk else None)
-    if sk is None:
-        out.note = (f"library {lib.path} has no skeleton with this animation's {skeleton.num_joints} joint names: "
-                    "filled from the shot alone")
-        return out
     if not timeline.gaps:
         return out
-    nodes = lib.nodes(sk.key)
     excluded = set(int(c) for c in exclude_clips)
-    if all(c.id in excluded for c in lib.clips(sk.key)):
-        out.note = f"every clip of skeleton {sk.name} in library {lib.path} is excluded"
-        return out
     dense = _dense(shot_skel, shot_y, timeline)
-    feats = lib.features(sk.key, shot_skel, dense)
     rows = dense.index_of(np.array([[g.start, g.end] for g in timeline.gaps]).ravel())
-    hits = lib.query(sk.key, feats[rows], k=k, exclude_clips=sorted(excluded) if excluded else None)
-    joints = len(sk.frame["joints"])
-    proposals = []  # (score, clip, first second, last second)
-    for g, gap in enumerate(timeline.gaps):
-        span = (gap.end - gap.start) / known.fps
-        steps = int(round(span * NODE_RATE))
-        found, best_ends = [], None
-        for side, other in ((0, 1), (1, 0)):  # hits on the start pose, then on the keyframe's
-            node = hits.node[2 * g + side]
-            partner = node + (steps if side == 0 else -steps)
-            ok = (partner >= 0) & (partner < nodes.size)
-            partner = np.where(ok, partner, node)
-            ok &= nodes.clip[partner] == nodes.clip[node]
-            d_other = _rms(nodes.features[partner], feats[rows[2 * g + other]], joints)
-            d_here = hits.distance[2 * g + side]
-            score = d_here + d_other
-            keep = ok & (d_here <= admit) & (d_other <= admit)
-            for i in np.flatnonzero(keep):
-                first = nodes.time[min(node[i], partner[i])]
-                found.append((float(score[i]), int(nodes.clip[node[i]]), float(first), float(first) + span))
-            if ok.any():
-                best = int(np.argmin(np.where(ok, score, np.inf)))
-                ends = (float(d_here[best]), float(d_other[best]))[::1 if side == 0 else -1]
-                if best_ends is None or sum(ends) < sum(best_ends):
-                    best_ends = ends
-        out.matches.append(best_ends)
-        found.sort()
+    found: list[list] = [[] for _ in timeline.gaps]  # per gap: (score, clip, first second, last second)
+    best: list = [None] * len(timeline.gaps)
+    notes, searched = [], []
+    if sk is not None:
+        if all(c.id in excluded for c in lib.clips(sk.key)):
+            notes.append(f"every clip of skeleton {sk.name} in library {lib.path} is excluded")
+        else:
+            feats = lib.features(sk.key, shot_skel, dense)[rows]
+            _propose(lib, sk, feats, timeline, known.fps, excluded, k, admit, found, best)
+            searched.append(sk.name)
+    bridges: dict = {}
+    if other_skeletons and up_y == "Y":
+        from . import cross_skeleton
+
+        usable, out.skipped = cross_skeleton.bridges(lib, shot_skel, shot_y, skip=sk.key if sk else None)
+        for b in usable:
+            if all(c.id in excluded for c in lib.clips(b.key)):
+                continue
+            info = lib.skeleton(b.key)
+            feats = cross_skeleton.query_features(b, info.frame, shot_skel, dense, rows)
+            _propose(lib, info, feats, timeline, known.fps, excluded, k, admit, found, best)
+            bridges[b.key] = b
+            searched.append(b.name)
+        out.bridged = sorted(b.name for b in bridges.values())
+    out.matches = best
+    if not searched:
+        if sk is None:
+            notes.append(f"library {lib.path} has no skeleton with this animation's {skeleton.num_joints} joint "
+                         "names" + (" nor one the joint mapping bridges confidently" if other_skeletons else "")
+                         + ": filled from the shot alone")
+        out.note = "; ".join(notes)
+        out.seconds = time.perf_counter() - t0
+        return out
+    proposals = []
+    for items in found:
+        items.sort()
         chosen: list[tuple] = []
-        for f in found:  # distinct proposals: not the same stretch found from both ends
+        for f in items:  # distinct proposals: not the same stretch found from both ends
             if all(f[1] != c[1] or abs(f[2] - c[2]) > 0.5 * pad for c in chosen):
                 chosen.append(f)
             if len(chosen) == per_gap:
                 break
         proposals += chosen
     if not proposals:
-        out.note = (f"no stretch of the {len(lib.clips(sk.key))} library clip(s) on skeleton {sk.name} comes "
-                    "close to this shot's poses: filled from the shot alone")
+        clips = sum(len(lib.clips(lib.skeleton(n).key)) for n in searched)
+        out.note = (f"no stretch of the {clips} library clip(s) on skeleton{'s' if len(searched) > 1 else ''} "
+                    f"{', '.join(searched)} comes close to this shot's poses: filled from the shot alone")
         out.seconds = time.perf_counter() - t0
         return out
-    spans = _merge(lib, proposals, pad, budget)
+    spans = _merge(lib, proposals, pad, budget, other_budget, sk.key if sk else None)
     size = _size(skeleton, known)
     static = _static_offsets(known, size)
     for clip_id, (a, b), score in spans:
@@ -137,13 +144,52 @@ def retrieve(lib: Library, skeleton: Skeleton, known: Motion, timeline: Timeline
         motion = lib.motion(info)
         f0, f1 = int(np.floor(a * info.fps)), min(int(np.ceil(b * info.fps)), motion.num_frames - 1)
         part = motion.select(np.arange(f0, f1 + 1))
-        part = _on_shot(part, skeleton, up_axis, known, size / max(info.size, 1e-12), static)
+        bridge = bridges.get(info.skeleton)
+        label = {"clip": info.name, "clip_id": info.id, "file": lib.source_path(info.file) or info.file,
+                 "fps": info.fps, "frames": [f0, f1], "distance": round(score, 5), "admitted": True,
+                 "source": "library"}
+        if bridge is None:
+            part = _on_shot(part, skeleton, up_axis, known, size / max(info.size, 1e-12), static)
+        else:  # another skeleton's clip: retargeted onto the shot's (already in its units)
+            from . import cross_skeleton
+
+            part = cross_skeleton.onto_shot(bridge, part, shot_skel, shot_y)
+            part = _on_shot(part, skeleton, up_axis, known, 1.0, static)
+            label.update(skeleton=bridge.name, retargeted=True, mapping_confidence=round(bridge.confidence, 3))
         out.references.append(part)
-        out.labels.append({"clip": info.name, "clip_id": info.id, "file": lib.source_path(info.file) or info.file,
-                           "fps": info.fps, "frames": [f0, f1], "distance": round(score, 5), "admitted": True,
-                           "source": "library"})
+        out.labels.append(label)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _propose(lib: Library, sk, feats: np.ndarray, timeline: Timeline, fps: float, excluded: set, k: int,
+             admit: float, found: list[list], best: list) -> None:
+    """Proposals of one library skeleton for every gap (``feats``: the gaps' start and end poses in its
+    features, 2 rows per gap), added to ``found``; ``best``: per gap, the end distances of the best."""
+    nodes = lib.nodes(sk.key)
+    hits = lib.query(sk.key, feats, k=k, exclude_clips=sorted(excluded) if excluded else None)
+    joints = len(sk.frame["joints"])
+    for g, gap in enumerate(timeline.gaps):
+        span = (gap.end - gap.start) / fps
+        steps = int(round(span * NODE_RATE))
+        for side, other in ((0, 1), (1, 0)):  # hits on the start pose, then on the keyframe's
+            node = hits.node[2 * g + side]
+            partner = node + (steps if side == 0 else -steps)
+            ok = (partner >= 0) & (partner < nodes.size)
+            partner = np.where(ok, partner, node)
+            ok &= nodes.clip[partner] == nodes.clip[node]
+            d_other = _rms(nodes.features[partner], feats[2 * g + other], joints)
+            d_here = hits.distance[2 * g + side]
+            score = d_here + d_other
+            keep = ok & (d_here <= admit) & (d_other <= admit)
+            for i in np.flatnonzero(keep):
+                first = nodes.time[min(node[i], partner[i])]
+                found[g].append((float(score[i]), int(nodes.clip[node[i]]), float(first), float(first) + span))
+            if ok.any():
+                i = int(np.argmin(np.where(ok, score, np.inf)))
+                ends = (float(d_here[i]), float(d_other[i]))[::1 if side == 0 else -1]
+                if best[g] is None or sum(ends) < sum(best[g]):
+                    best[g] = ends
 
 
 def gap_provenance(gaps: list[dict], labels: list[dict]) -> list[dict]:
@@ -157,12 +203,14 @@ def gap_provenance(gaps: list[dict], labels: list[dict]) -> list[dict]:
             label = labels[s["reference"]] if s["reference"] < len(labels) else {}
             fps = float(label.get("fps") or 0.0)
             frames = [int(round(x * fps)) for x in s["seconds"]] if fps else None
-            segs.append({**{k: label[k] for k in ("clip", "file", "source", "prim") if k in label},
+            segs.append({**{k: label[k] for k in ("clip", "file", "source", "prim", "skeleton") if k in label},
                          "source_frames": frames, "source_seconds": [round(x, 4) for x in s["seconds"]]})
         if segs:
             entry["filled_by"] = "library" if any(x.get("source") == "library" for x in segs) else "reference"
             entry["segments"] = segs
             entry["clip"], entry["source_frames"] = segs[0].get("clip") or segs[0].get("file"), segs[0]["source_frames"]
+            if segs[0].get("skeleton"):  # another skeleton's clip, retargeted
+                entry["retargeted_from"] = segs[0]["skeleton"]
         out.append(entry)
     return out
 
@@ -181,8 +229,10 @@ def _rms(a: np.ndarray, b: np.ndarray, joints: int) -> np.ndarray:
     return np.sqrt(np.sum(d * d, axis=-1) / max(joints, 1))
 
 
-def _merge(lib: Library, proposals: list[tuple], pad: float, budget: float) -> list[tuple]:
-    """Padded proposals merged per clip where they overlap, best first, until ``budget`` seconds."""
+def _merge(lib: Library, proposals: list[tuple], pad: float, budget: float, other_budget: float = 0.0,
+           same: str | None = None) -> list[tuple]:
+    """Padded proposals merged per clip where they overlap, best first, until ``budget`` seconds (clips of
+    skeletons other than ``same``: ``other_budget`` seconds, as each is retargeted)."""
     spans: dict[int, list] = {}
     for score, clip, a, b in sorted(proposals):
         dur = lib.clip(clip).duration
@@ -200,13 +250,15 @@ def _merge(lib: Library, proposals: list[tuple], pad: float, budget: float) -> l
                 cur = [lo, hi, score]
         merged.append((cur[2], clip, (cur[0], cur[1])))
     merged.sort(key=lambda m: m[0])
-    out, total = [], 0.0
+    out, total = [], {True: 0.0, False: 0.0}
     for score, clip, (a, b) in merged:
-        if total >= budget:
-            break
-        b = min(b, a + budget - total)
+        own = lib.clip(clip).skeleton == same
+        cap = budget if own else other_budget
+        if total[own] >= cap:
+            continue
+        b = min(b, a + cap - total[own])
         out.append((clip, (a, b), score))
-        total += b - a
+        total[own] += b - a
     return out
 
 
