@@ -28,6 +28,13 @@ when the shot is Z-up (libraries are stored Y-up). Its times are the source
 clip's frame numbers, so the prior's report of the seconds it played maps
 back to "clip X, frames a..b" (:func:`gap_provenance`).
 
+Clips of *other* skeletons (another naming convention, other proportions) are
+reached through the retarget joint mapping (``cross_skeleton.py``): the shot's
+gap-end poses are retargeted onto each bridged library skeleton and looked up
+in that skeleton's index the same way (same ``admit``); the stretches kept (at
+most ``other_budget`` seconds) are retargeted back onto the shot's skeleton,
+and their labels name the skeleton (``retargeted_from`` in the provenance).
+
 The prior still decides, per gap, whether a library path is clearly better than
 the shot's own graph or interpolation (the ``graph`` prior's ``reference_margin``
 and ``graph_margin``); this module only chooses what it may look at.
