@@ -155,7 +155,7 @@ def test_layered_then_in_place_then_one_undo(d, fmt):
     ok("inbetween", shot, "--prior", "interp")
     r = ok("inbetween", shot, "--prior", "interp", "--in-place")
     assert not (d / "shot.inbetween.usda").exists()  # the earlier layered result went with the re-run
-    assert "inPlace" in r.output
+    assert "(in place, in the layer holding the samples)" in r.output
     ok("inbetween", "--undo", shot)
     assert state(d) == before
     assert "nothing to undo" in ok("inbetween", "--undo", shot).output
