@@ -138,3 +138,19 @@ def test_benchmark_shows_progress_and_summarises_fallbacks(data_dir):
     loud = CliRunner().invoke(cli, ["-v", *args])
     assert loud.exit_code == 0
     assert loud.stderr.count("falls back to interp") == count
+
+
+def test_reference_that_composes_the_result_is_refused(tmp_path, data_dir):
+    """Frames held out of a dense shot, then the same shot given as the truth: it now composes the result,
+    so every error would read 0. Exit 2 saying why; the real truth still scores."""
+    clip = data_dir / BANDAI / "dataset-1_walk_normal_001.bvh"
+    runner = CliRunner()
+    shot, truth = tmp_path / "walk.usda", tmp_path / "truth.usda"
+    for out in (shot, truth):
+        assert runner.invoke(cli, ["import", str(clip), "-o", str(out)]).exit_code == 0
+    r = runner.invoke(cli, ["inbetween", str(shot), "--prior", "interp", "--context", "0:59", "--keys", "90"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["eval", str(shot), "--reference", str(shot)])
+    assert r.exit_code == 2 and "composes an in-between result" in r.stderr and "generated" in r.stderr
+    r = runner.invoke(cli, ["eval", str(shot), "--reference", str(truth), "--json"])
+    assert r.exit_code == 0, r.output
