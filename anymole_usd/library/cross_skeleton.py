@@ -37,6 +37,7 @@ LIMBS = ("left leg", "right leg", "left arm", "right arm", "head")  # chains a h
 QUERY_ITERATIONS = 40  # solver iterations for query poses (their features only need to be close)
 REFERENCE_FRAMES = 300  # library frames analysed for a skeleton's reference pose
 
+MAX_CACHED = 512
 _BRIDGES: dict = {}  # (library path, skeleton key, file hash, shot joints, shot body) -> Bridge | reason
 
 
@@ -72,6 +73,8 @@ def bridges(lib, shot_skel: Skeleton, shot: Motion, skip: str | None = None) -> 
         fhash = lib.files().get(clips[0].file, {}).get("hash")
         key = (lib.path, sk.key, fhash, tuple(shot_skel.joints), shot_skel.parents.tobytes())
         if key not in _BRIDGES:
+            if len(_BRIDGES) >= MAX_CACHED:  # a long-lived process (batch) meets many rigs
+                _BRIDGES.clear()
             if shot_body is None:
                 shot_body = analyse(shot_skel, up, shot)
             _BRIDGES[key] = _bridge(lib, sk, clips, shot_skel, shot_body, up)
