@@ -33,7 +33,9 @@ only when they match both ends of a gap closely, and then, measured on the
 tuning clips, every path under 1.0 x interpolation's distance beat it (18 of 18
 gaps); 0.9 keeps a margin, as a tie is not "closer to real motion") and not where interpolation is
 already within the graph's transition threshold of real motion, against the
-own graph's path below ``graph_margin``. So a reference can never make a gap
+own graph's path below ``graph_margin`` (a path through another skeleton's retargeted clip, labelled
+``retargeted``, faces ``graph_margin`` against interpolation too: another actor's motion, and the wider
+graph it is measured against contains it). So a reference can never make a gap
 worse than the shot alone would by more than that test's misses (another Bandai
 walk given as ``--reference`` used to pull a Bandai walk from 0.13 to 0.63 m
 L2P). ``--reference`` runs enter the wider graph only when the shot's own
@@ -199,10 +201,16 @@ class GraphPrior(Prior):
             if wide is not None and wide.graph.alive.sum() >= min_nodes:
                 cand, _ = self._fill_gap(request, wide, filled, gap)
                 if cand is not None and self._outside:
-                    why = self._prefer(request, wide, filled, gap, cand, part, source == "interp")
+                    played = path_segments(wide, self._nodes, fps)
+                    # Another skeleton's clip, retargeted (library): another actor's motion measured against
+                    # frames that include it; it must beat interpolation as clearly as the own graph must.
+                    other = any(s["reference"] < len(request.reference_labels) and
+                                request.reference_labels[s["reference"]].get("retargeted") for s in played)
+                    why = self._prefer(request, wide, filled, gap, cand, part, source == "interp",
+                                       self.option("graph_margin") if other else None)
                     if not why:
                         part, source, reason = cand, "references", ""
-                        segments = path_segments(wide, self._nodes, fps)
+                        segments = played
                     elif source == "interp":
                         reason = why
             if source == "interp":
@@ -371,9 +379,11 @@ class GraphPrior(Prior):
                  gap.start, gap.end, why, i, g, corpus.graph.threshold)
         return why
 
-    def _prefer(self, request, wide: Corpus, filled: Motion, gap: Gap, cand, part, is_interp: bool) -> str:
+    def _prefer(self, request, wide: Corpus, filled: Motion, gap: Gap, cand, part, is_interp: bool,
+                margin: float | None = None) -> str:
         """Why a path through reference frames does not replace the own answer ``part`` (``is_interp``:
-        plain interpolation), both measured against the wider graph's real motion ("": it does)."""
+        plain interpolation), both measured against the wider graph's real motion ("": it does).
+        ``margin``: against interpolation, instead of ``reference_margin``."""
         own = self._interp(request, gap) if part is None else part
         g = self._plausibility(request, wide, filled, gap, cand)
         b = self._plausibility(request, wide, filled, gap, own)
@@ -383,7 +393,7 @@ class GraphPrior(Prior):
             # the graph's transition threshold of real motion, another clip's motion (plausible, but not
             # this shot's) is kept out.
             why = "interpolation already plausible"
-        elif is_interp and not g < self.option("reference_margin") * b:
+        elif is_interp and not g < (self.option("reference_margin") if margin is None else margin) * b:
             why = "interpolation more plausible" if b < g else "graph not clearly more plausible"
         elif not is_interp and not g < self.option("graph_margin") * b:
             why = "the shot's own graph not clearly beaten"  # it already beat interpolation
