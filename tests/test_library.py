@@ -77,8 +77,49 @@ def test_build_incremental_changed_missing(sources, data_dir):
     shutil.copy(data_dir / BANDAI / RUN, sources / "mocap" / RUN)
     fifth = build_json(lib)
     assert len(fifth["added"]) == 1 and fifth["clips"] == 4 and not fifth["missing"]
-    # Only stale array files are removed: one per skeleton remains.
+    # Only stale array files are removed: one per skeleton remains, one decoded copy per file present.
     assert len(list((lib / "skeletons").glob("*.npz"))) == 1
+    assert len(list((lib / "motion").glob("*.npz"))) == 4
+
+
+def test_decoded_copy_serves_clips_without_parsing_sources(sources, monkeypatch):
+    """`inbetween --library` and `compose` read a clip's rig and samples from the build's decoded copy, equal to
+    the source's; a damaged copy falls back to the source, a changed source is still refused."""
+    lib = sources / "lib"
+    build_json(lib, sources / "mocap")
+    from anymole_usd.errors import InputError
+    from anymole_usd.library import Library, store
+    from anymole_usd.library.sources import read_clips
+
+    library = Library.open(lib)
+    expected = {c.id: next(s for s in read_clips(library.source_path(c.file))[0] if s.label == c.label)
+                for c in library.clips()}
+
+    def no_parsing(path):
+        raise AssertionError(f"source parsed: {path}")
+
+    monkeypatch.setattr(store, "read_clips", no_parsing)
+    for c in library.clips():
+        got, want = library.source(c), expected[c.id]
+        assert got.skeleton.joints == want.skeleton.joints and got.motion.joints == want.motion.joints
+        np.testing.assert_array_equal(got.skeleton.parents, want.skeleton.parents)
+        np.testing.assert_array_equal(got.skeleton.rest_transforms, want.skeleton.rest_transforms)
+        np.testing.assert_array_equal(got.motion.rotations, want.motion.rotations)  # bit for bit
+        np.testing.assert_array_equal(got.motion.translations, want.motion.translations)
+        np.testing.assert_array_equal(got.motion.scales, want.motion.scales)
+        assert got.motion.fps == want.motion.fps and got.meters_per_unit == want.meters_per_unit
+        assert library.character(c)[0].joints == want.skeleton.joints  # BVH: no mesh, no parsing either
+    monkeypatch.undo()
+
+    clip = library.clips()[0]
+    for copy in (lib / "motion").glob("*.npz"):
+        copy.write_bytes(b"not an npz")
+    fallback = Library.open(lib).motion(clip)
+    np.testing.assert_allclose(fallback.rotations, expected[clip.id].motion.rotations, atol=1e-12)
+    with open(Library.open(lib).source_path(clip.file), "a") as fh:
+        fh.write("\n")
+    with pytest.raises(InputError, match="changed since the library was built"):
+        Library.open(lib).motion(clip)
 
 
 def test_moved_library_and_sources_still_read(sources, tmp_path):

@@ -28,6 +28,7 @@ import numpy as np
 from anymole_usd.errors import InputError
 
 from . import features as feat
+from . import motion_cache
 from .index import FeatureIndex, fit_projection, neighbours, one_blas_thread
 from .sources import SourceClip, content_hash, find_inputs, read_clips
 from .store import FORMAT, FORMAT_VERSION, MANIFEST, Library, skeleton_key
@@ -73,7 +74,8 @@ def _locked(folder: str):
             if not had_lock and not os.path.exists(os.path.join(folder, MANIFEST)):
                 import shutil
 
-                shutil.rmtree(os.path.join(folder, "skeletons"), ignore_errors=True)  # arrays of this build only
+                for sub in ("skeletons", motion_cache.FOLDER):  # arrays of this build only
+                    shutil.rmtree(os.path.join(folder, sub), ignore_errors=True)
                 with contextlib.suppress(OSError):
                     os.remove(lock)  # still held: a build starting now takes a new lock file
                 if made:
@@ -164,6 +166,12 @@ def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None =
                 "bytes": os.path.getsize(where), "missing": False, "notes": file_notes,
                 "dependencies": [os.path.relpath(d, os.path.dirname(where)).replace(os.sep, "/") for d in deps],
                 "clips": []}
+            if clips:  # the decoded clips, so queries read arrays instead of parsing the file again
+                name = motion_cache.cache_name(digest)
+                arrays = motion_cache.arrays_of(clips)
+                os.makedirs(os.path.join(lib_dir, motion_cache.FOLDER), exist_ok=True)
+                _atomic(os.path.join(lib_dir, motion_cache.FOLDER, name), lambda fh: np.savez(fh, **arrays))
+                new_manifest["files"][key]["motion"] = name
             updater.add(key, clips)  # features now: a file's motion is dropped once read
         updater.finish(removed_files, report, report_cb)
         if tag_rows is not None:
@@ -336,13 +344,15 @@ def _write_manifest(lib_dir: str, manifest: dict) -> None:
 
 
 def _remove_stale(lib_dir: str, manifest: dict) -> None:
-    folder = os.path.join(lib_dir, "skeletons")
-    if not os.path.isdir(folder):
-        return
-    live = {s.get("arrays") for s in manifest["skeletons"].values()}
-    for name in os.listdir(folder):
-        if name not in live:
-            try:
-                os.remove(os.path.join(folder, name))
-            except OSError:
-                pass
+    live_arrays = {s.get("arrays") for s in manifest["skeletons"].values()}
+    live_motion = {f.get("motion") for f in manifest["files"].values() if not f.get("missing")}
+    for sub, live in (("skeletons", live_arrays), (motion_cache.FOLDER, live_motion)):
+        folder = os.path.join(lib_dir, sub)
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if name not in live:
+                try:
+                    os.remove(os.path.join(folder, name))
+                except OSError:
+                    pass

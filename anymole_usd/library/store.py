@@ -5,12 +5,14 @@ Layout of a library folder::
     LIB/manifest.json                       files (path, hash), clips, skeletons, tags
     LIB/skeletons/<key>.<gen>.npz           node arrays of one skeleton (features, clip, time, ...)
                                             and its index projection (the cKDTree is rebuilt on open)
+    LIB/motion/<hash>.npz                   decoded clips of one source file (see .motion_cache)
 
 Source files stay where they are. Each is recorded by its path relative to
 the library folder (so a library moved together with its sources keeps
 working) and its absolute path as a fallback, with a SHA-256 of its bytes and
-of the local layers a USD file uses. :meth:`Library.motion` re-reads a clip
-from its source and refuses a file whose content changed since the build.
+of the local layers a USD file uses. :meth:`Library.motion` reads a clip's
+decoded copy (or its source) and refuses a source whose content changed since
+the build.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from anymole_usd.errors import InputError
 from anymole_usd.motion import Motion
 
 from . import features as feat
+from . import motion_cache
 from .index import FeatureIndex
 from .sources import SourceClip, content_hash, read_clips
 
@@ -115,7 +118,8 @@ class Library:
         self._nodes: dict[str, Nodes] = {}
         self._index: dict[str, FeatureIndex] = {}
         self._checked: dict[str, tuple] = {}
-        self._sources: dict[str, list[SourceClip]] = {}
+        self._sources: dict[str, list[SourceClip]] = {}  # files read in full
+        self._decoded: dict[int, SourceClip] = {}  # clips from the motion cache
 
     # ------------------------------------------------------------------ opening
 
@@ -207,12 +211,39 @@ class Library:
         return [os.path.normpath(os.path.join(base, d)) for d in rec.get("dependencies", [])]
 
     def source(self, clip: ClipInfo | int) -> SourceClip:
-        """Re-read a clip from its source file (hash checked; each file read once per Library)."""
+        """A clip's rig and samples: the build's decoded copy (:mod:`.motion_cache`) once its source is found
+        unchanged, else re-read from the source (hash checked; each file read once per Library). Skinned
+        meshes come with a re-read only: use :meth:`character` for them."""
         c = clip if isinstance(clip, ClipInfo) else self.clip(clip)
+        if c.file not in self._sources:
+            cached = self._cached(c)
+            if cached is not None:
+                return cached
         for s in self._read(c.file):
             if s.label == c.label:
                 return s
         raise InputError(f"clip {c.label!r} is no longer in the file", file=self.source_path(c.file))
+
+    def _cached(self, c: ClipInfo) -> SourceClip | None:
+        if c.id in self._decoded:
+            return self._decoded[c.id]
+        rec = self.manifest["files"][c.file]
+        name, ids = rec.get("motion"), rec.get("clips", [])
+        if not isinstance(name, str) or os.path.basename(name) != name or not name.endswith(".npz"):
+            name = None  # a manifest names a file of its own motion folder, nothing else
+        path = self.source_path(c.file) if name and c.id in ids else None
+        if path is None:  # no copy, or a missing source: source() says which
+            return None
+        self._check_hash(c.file, path)
+        got = motion_cache.read(os.path.join(self.path, motion_cache.FOLDER, name), ids.index(c.id), c.fps)
+        if got is None or got[1].num_frames != c.frames:
+            return None
+        skel = self.manifest.get("skeletons", {}).get(c.skeleton, {})
+        tags = [t["tag"] for t in c.tags if t.get("source") == "customData"]
+        self._decoded[c.id] = SourceClip(label=c.label, skeleton=got[0], motion=got[1],
+                                         up_axis=skel.get("up_axis", "Y"), meters_per_unit=c.meters_per_unit,
+                                         start=c.start, tags=tags, has_mesh=c.has_mesh, skeleton_prim=c.skeleton_prim)
+        return self._decoded[c.id]
 
     def _read(self, file_key: str) -> list[SourceClip]:
         if file_key not in self._sources:
@@ -225,19 +256,22 @@ class Library:
         return self._sources[file_key]
 
     def motion(self, clip: ClipInfo | int) -> Motion:
-        """The clip's samples (Y-up, source rate, times 0..frames-1), read from its source."""
+        """The clip's samples (Y-up, source rate, times 0..frames-1), see :meth:`source`."""
         return self.source(clip).motion
 
     def character(self, clip: ClipInfo | int):
         """(Skeleton, skinned meshes) of the character a clip animates, Y-up like its motion
         (meshes: those of its USD SkelRoot or its glTF file; none for BVH)."""
         c = clip if isinstance(clip, ClipInfo) else self.clip(clip)
-        src = self.source(c)
-        if c.skeleton_prim is None or not c.has_mesh:
+        if not c.has_mesh:
+            return self.source(c).skeleton, []
+        if c.skeleton_prim is None:  # glTF: the importer reads the meshes with the clips
+            src = next((s for s in self._read(c.file) if s.label == c.label), None) or self.source(c)
             return src.skeleton, list(src.meshes)
         from anymole_usd.plugins.io.axes import convert_scene
         from anymole_usd.plugins.io.usd_scene import read_usd_scene
 
+        src = self.source(c)
         scene = read_usd_scene(self.source_path(c.file), c.skeleton_prim)
         if scene.up_axis in ("Y", "Z"):
             scene = convert_scene(scene, "Y")
