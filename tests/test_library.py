@@ -111,6 +111,17 @@ def test_decoded_copy_serves_clips_without_parsing_sources(sources, monkeypatch)
         assert library.character(c)[0].joints == want.skeleton.joints  # BVH: no mesh, no parsing either
     monkeypatch.undo()
 
+    # A library built before decoded copies were kept gets them on its next build, nothing else re-read.
+    shutil.rmtree(lib / "motion")
+    manifest = json.loads((lib / "manifest.json").read_text())
+    for rec in manifest["files"].values():
+        rec.pop("motion")
+    (lib / "manifest.json").write_text(json.dumps(manifest))
+    again = build_json(lib)
+    assert len(again["unchanged"]) == 3 and not again["added"] and not again["replaced"]
+    assert len(list((lib / "motion").glob("*.npz"))) == 3
+    assert json.loads((lib / "manifest.json").read_text())["skeletons"] == manifest["skeletons"]
+
     clip = library.clips()[0]
     for copy in (lib / "motion").glob("*.npz"):
         copy.write_bytes(b"not an npz")

@@ -153,6 +153,9 @@ def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None =
             digest = content_hash([where] + [d for d in deps_prev if os.path.isfile(d)])
             if rec is not None and rec["hash"] == digest and not rec.get("missing") and not rebuild_all:
                 report.unchanged.append(display_path(where))
+                cached = rec.get("motion") and os.path.isfile(os.path.join(lib_dir, motion_cache.FOLDER, rec["motion"]))
+                if rec.get("clips") and not cached:  # a library built before decoded copies were kept
+                    _keep_decoded(lib_dir, new_manifest["files"][key], read_clips(where)[0], digest)
                 continue
             clips, file_notes, deps = read_clips(where)
             if deps != deps_prev:
@@ -167,11 +170,7 @@ def build_library(path: str | os.PathLike, inputs: list[str], tags: str | None =
                 "dependencies": [os.path.relpath(d, os.path.dirname(where)).replace(os.sep, "/") for d in deps],
                 "clips": []}
             if clips:  # the decoded clips, so queries read arrays instead of parsing the file again
-                name = motion_cache.cache_name(digest)
-                arrays = motion_cache.arrays_of(clips)
-                os.makedirs(os.path.join(lib_dir, motion_cache.FOLDER), exist_ok=True)
-                _atomic(os.path.join(lib_dir, motion_cache.FOLDER, name), lambda fh: np.savez(fh, **arrays))
-                new_manifest["files"][key]["motion"] = name
+                _keep_decoded(lib_dir, new_manifest["files"][key], clips, digest)
             updater.add(key, clips)  # features now: a file's motion is dropped once read
         updater.finish(removed_files, report, report_cb)
         if tag_rows is not None:
@@ -276,6 +275,15 @@ class _Updater:
         self.new["next_clip"] = self.next_id
         self.new["clips"] = sorted(all_clips, key=lambda c: c["id"])
         self.new["generation"] = generation
+
+
+def _keep_decoded(lib_dir: str, record: dict, clips: list[SourceClip], digest: str) -> None:
+    """Write a file's decoded clips (:mod:`.motion_cache`) and name them in its manifest record."""
+    name = motion_cache.cache_name(digest)
+    arrays = motion_cache.arrays_of(clips)
+    os.makedirs(os.path.join(lib_dir, motion_cache.FOLDER), exist_ok=True)
+    _atomic(os.path.join(lib_dir, motion_cache.FOLDER, name), lambda fh: np.savez(fh, **arrays))
+    record["motion"] = name
 
 
 def _skeleton_name(skeletons: dict, files: set, prim: str | None) -> str:
