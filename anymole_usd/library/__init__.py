@@ -3,8 +3,9 @@
 A library is a folder (see :mod:`.store` for the layout): a JSON manifest of
 source files (path relative to the library + content hash), clips, tags and
 skeletons; per skeleton, pose features sampled every 1/30 s (*nodes*) with
-the projection of a nearest-neighbour index. Source motion stays where it
-is and is re-read on demand. Same joint names = same skeleton.
+the projection of a nearest-neighbour index; per source file, its decoded
+clips (:mod:`.motion_cache`). Source motion stays where it is (hash checked
+on every use). Same joint names = same skeleton.
 
 Python API::
 
@@ -14,7 +15,7 @@ Python API::
     lib = Library.open("lib")
     sk = lib.skeleton("bandai_namco")          # by name, key, or a file/clip on it; None: the largest
     lib.skeletons(); lib.clips(sk.key)         # SkeletonInfo / ClipInfo records (tags, fps, frames...)
-    motion = lib.motion(clip)                  # re-read from the source (hash checked), Y-up, frames 0..n-1
+    motion = lib.motion(clip)                  # the decoded copy (source hash checked), Y-up, frames 0..n-1
     nodes = lib.nodes(sk.key)                  # Nodes: features, clip, time, speed, ground, yaw
     skel, motion, up = to_y_up(shot_skeleton, shot_motion, up)   # a Z-up shot in the library's axes
     q = lib.features(sk.key, skel, motion)     # a shot's frames in the library's feature space
