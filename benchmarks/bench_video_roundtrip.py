@@ -53,7 +53,9 @@ CLIPS = {
 }
 # name: (label, --param list); the first runs with a fresh estimator cache (its time is the whole chain's)
 VARIANTS = {
-    "default": ("defaults (estimator 800 steps, no image term on the CPU)", []),
+    "default": ("defaults (estimator heatmap stride 8, 1000 steps; no image term on the CPU)", []),
+    "stride4": ("estimator heatmap stride 4, 800 steps (the defaults before)", ["estimator_stride=4",
+                                                                             "estimator_steps=800"]),
     "before": ("before: estimator 400 steps, roots only, network relief",
                ["estimator_steps=400", "translations=roots", "relief=network"]),
     "translations": ("400 steps + animated translations (relief=network)", ["estimator_steps=400",
@@ -118,6 +120,8 @@ def run_clip(name: str, variants: list[str], tmp: Path) -> dict:
         if i == 0:
             row["chain_wall"], row["chain_cpu"] = wall + wall_p, cpu + cpu_p
             row["load"] = (load0 + os.getloadavg()[0]) / 2
+            metas = list((folder / "cache" / "estimator").glob("*/meta.json"))  # training's own time
+            row["train_wall"] = sum(json.loads(m.read_text()).get("train_seconds", 0.0) for m in metas)
         out["rows"][v] = row
         print(name, v, f"L2P/interp {row['l2p'] / out['rows']['interp']['l2p']:.3f}", f"{wall:.0f}s wall",
               f"{cpu:.0f}s cpu", flush=True)
@@ -141,8 +145,11 @@ def table(results: dict) -> str:
                          f"{r['l2p'] / base:.3f} | {t} |")
         first = next((r for r in res["rows"].values() if "chain_wall" in r), None)
         if first:
+            train = first.get("train_wall")
+            stages = (f" (prepare {p['wall']:.0f} s, estimator training {train:.0f} s, the rest of `inbetween`: "
+                      f"renders, prediction, mimicking, writing {first['wall'] - train:.0f} s)") if train else ""
             lines.append(f"\nWhole chain (prepare + estimator training + mimicking, first row): "
-                         f"{first['chain_wall']:.0f} s wall, {first['chain_cpu']:.0f} s CPU, load average "
+                         f"{first['chain_wall']:.0f} s wall{stages}, {first['chain_cpu']:.0f} s CPU, load average "
                          f"{first['load']:.1f}.\n")
     return "\n".join(lines)
 

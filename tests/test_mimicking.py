@@ -349,3 +349,28 @@ def test_image_term_default_follows_the_device():
     assert prior().mimic_settings().lambda_img == 0.0  # CPU: costs most of the time, no measured gain
     assert prior(device="cuda").mimic_settings().lambda_img == 50.0  # the paper's weight
     assert prior(lambda_img=5).mimic_settings().lambda_img == 5.0
+
+
+def test_estimator_settings_follow_the_prior_parameters(monkeypatch):
+    from anymole_usd import registry
+    from anymole_usd.plugins.estimator import training
+    from anymole_usd.plugins.mimicking.estimation import estimator_targets
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(renders, settings, **kw):
+        seen.append(settings)
+        raise Stop
+
+    monkeypatch.setattr(training, "train_estimator", fake_train)
+    prior = registry.load("priors", "video")
+    grid = build_grid(np.arange(0.0, 31.0, 15.0), 30.0, 15.0)
+    for params, want in (({}, (1000, 8)), ({"estimator_stride": 4, "estimator_steps": 800}, (800, 4))):
+        with pytest.raises(Stop):
+            estimator_targets(None, None, None, grid, None, None, None, 1.0, "front", prior(**params))
+        assert (seen[-1].steps, seen[-1].heatmap_stride) == want
+    with pytest.raises(InputError, match="estimator_stride"):  # only the two strides measured
+        prior(estimator_stride=5)

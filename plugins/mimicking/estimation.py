@@ -146,7 +146,8 @@ def estimator_targets(targets, renders, images: np.ndarray, grid, known, skel, c
     from anymole_usd.plugins.estimator.training import EstimatorSettings, train_estimator
 
     fill = grid.times[~grid.known]
-    est = train_estimator(renders, EstimatorSettings(steps=int(prior.option("estimator_steps"))),
+    est = train_estimator(renders, EstimatorSettings(steps=int(prior.option("estimator_steps")),
+                                                      heatmap_stride=int(prior.option("estimator_stride"))),
                           cache_dir=cache_dir, progress=progress)
     distance = None
     if prior.option("estimator_distance") == "interp":
