@@ -148,7 +148,7 @@ def test_a_library_clip_of_another_skeleton_is_retargeted_and_named(tmp_path, sh
     for name in ("translations", "rotations", "scales"):
         attr = anim.GetPath().AppendProperty(name)
         for t in list(layer.ListTimeSamplesForPath(attr)):
-            if round(t) not in set(range(0, 11)) | {60, 120, 180}:
+            if round(t) not in set(range(11)) | {60, 120, 180}:
                 layer.EraseTimeSample(attr, t)
     layer.Save()
     code, out = run("inbetween", shot, "--library", other_convention_library, "--json")
@@ -190,8 +190,7 @@ def test_a_creature_library_is_never_used_for_a_humanoid(shot, tmp_path, shot_so
 def test_low_confidence_mappings_are_not_bridged(data_dir, tmp_path):
     """A hand rig and a lower body have other limbs; a mapping with a chain under MIN_CONFIDENCE is refused
     (the threshold moved above the bridge's confidence)."""
-    from anymole_usd.library import Library
-    from anymole_usd.library import cross_skeleton
+    from anymole_usd.library import Library, cross_skeleton
     from anymole_usd.protocols import load_clips
 
     walk, = load_clips([data_dir / BANDAI / f"{WALK}.bvh"])

@@ -93,7 +93,9 @@ def _bridge(lib, sk, clips, shot_skel: Skeleton, shot_body, up: np.ndarray) -> B
     src = lib.source(clips[0])
     reference = src.motion.select(np.arange(min(src.motion.num_frames, REFERENCE_FRAMES)))
     body = analyse(src.skeleton, up, reference)
-    limbs = lambda b: sorted(k for k in b.kinds if k in ("leg", "arm", "head", "tail", "wing"))  # noqa: E731
+    def limbs(b) -> list[str]:
+        return sorted(k for k in b.kinds if k in ("leg", "arm", "head", "tail", "wing"))
+
     if limbs(body) != limbs(shot_body):
         return (f"other limbs ({', '.join(limbs(body)) or 'none'} against the shot's "
                 f"{', '.join(limbs(shot_body))}): not bridged")
@@ -118,8 +120,8 @@ def query_features(bridge: Bridge, frame_dict: dict, shot_skel: Skeleton, dense:
 
     Each row is retargeted with one neighbour, for its velocity: the sample before it for even rows (a
     gap's start), the one after it for odd rows (the keyframe at its end)."""
-    from anymole_usd.plugins.priors.motion_graph.features import frame_data
     from anymole_usd import rotations as rot
+    from anymole_usd.plugins.priors.motion_graph.features import frame_data
     from anymole_usd.plugins.retarget.retarget import retarget
     from anymole_usd.plugins.retarget.solve import SolveSettings
 
