@@ -34,6 +34,9 @@ class InbetweenOptions:
     params: dict = field(default_factory=dict)
     references: list[str] = field(default_factory=list)
     library: str | None = None  # a motion library folder the prior retrieves from (library/retrieval.py)
+    # "same": only library clips on the shot's skeleton (same joint names); "all": also other humanoid
+    # skeletons through the retarget mapping (library/cross_skeleton.py: seconds more per shot, rarely chosen).
+    library_skeletons: str = "same"
     video_model: str | None = None
     force: bool = False  # replace an existing -o file that is not this shot's result (its bytes are kept)
 
@@ -155,7 +158,8 @@ def _retrieve(job: AnimationJob, options: InbetweenOptions, known: Motion, up_ax
     from .library.retrieval import retrieve
     from .library.store import Library
 
-    got = retrieve(Library.open(options.library), job.binding.skeleton, known, job.timeline, up_axis)
+    got = retrieve(Library.open(options.library), job.binding.skeleton, known, job.timeline, up_axis,
+                   other_skeletons=options.library_skeletons == "all")
     if got.note:
         job.notes.append(f"{job.anim_path}: {got.note}")
     return got
@@ -172,6 +176,10 @@ def _details(prior, options: InbetweenOptions, labels: list[dict], retrieval) ->
     if retrieval is not None:
         details["library"] = retrieval.library
         details["library_skeleton"] = retrieval.skeleton
+        details["library_skeletons"] = options.library_skeletons
+        bridged = getattr(retrieval, "bridged", None)
+        if bridged:
+            details["library_bridged_skeletons"] = list(bridged)
         details["library_clips_offered"] = [{k: lab[k] for k in ("clip", "frames")} for lab in labels
                                             if lab.get("source") == "library"]
     if options.references:

@@ -28,6 +28,9 @@ _RAY_KEYWORDS = ("local", "auto")
               help="Extra animation for the prior, used by shots on the same skeleton (repeatable).")
 @click.option("--library", type=click.Path(file_okay=False),
               help="Motion library the prior retrieves from (as `inbetween --library`).")
+@click.option("--library-skeletons", type=click.Choice(["same", "all"]), default="same", show_default=True,
+              help="With --library: 'all' also retrieves from other humanoid skeletons through the retarget "
+                   "joint mapping (seconds more per shot; used only where clearly better).")
 @click.option("--video-model", help="Video diffusion model: local folder or hub id.")
 @click.option("--fps", type=float, help="Sampling rate of generated frames (default: one per timecode).")
 @click.option("--in-place", is_flag=True,
@@ -37,8 +40,8 @@ _RAY_KEYWORDS = ("local", "auto")
               help="Also write the JSON report to this file (written even when interrupted).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the table.")
 @handle_errors
-def command(inputs, workers, ray_address, resume, retries, prior, params, references, library, video_model, fps,
-            in_place, seed, report_path, as_json):
+def command(inputs, workers, ray_address, resume, retries, prior, params, references, library, library_skeletons,
+            video_model, fps, in_place, seed, report_path, as_json):
     """Fill every shot in INPUT... (shot files, folders searched recursively,
     glob patterns), each exactly as `inbetween` would, in its own process.
 
@@ -82,7 +85,8 @@ def command(inputs, workers, ray_address, resume, retries, prior, params, refere
         check_output_writable(report_path)
     options = InbetweenOptions(prior=prior, fps=fps, in_place=in_place, seed=seed, params=_parse_params(params),
                                references=[os.path.abspath(r) for r in references], video_model=video_model,
-                               library=os.path.abspath(library) if library else None)
+                               library=os.path.abspath(library) if library else None,
+                               library_skeletons=library_skeletons)
     # A farm scheduler stops a job with SIGTERM: stop the shots as Ctrl-C does, and still report.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

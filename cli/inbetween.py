@@ -46,6 +46,9 @@ def _parse_params(items: tuple[str, ...]) -> dict:
 @click.option("--library", type=click.Path(file_okay=False),
               help="Motion library (`anymole-usd library build`): the prior also retrieves from its clips on "
                    "the same skeleton, used per gap only where clearly better; provenance names clip and frames.")
+@click.option("--library-skeletons", type=click.Choice(["same", "all"]), default="same", show_default=True,
+              help="With --library: 'all' also retrieves from other humanoid skeletons through the retarget "
+                   "joint mapping (a few seconds more per shot; used only where clearly better).")
 @click.option("--video-model", help="Video diffusion model: local folder or hub id.")
 @click.option("--video-dir", type=click.Path(),
               help="A `video prepare` job folder with the generator's answer, or frames named by time code "
@@ -64,7 +67,7 @@ def _parse_params(items: tuple[str, ...]) -> dict:
 @click.option("--keep-result", is_flag=True, help="With --undo: keep the result layer file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @handle_errors
-def command(shot, prim, context, keys, prior, params, references, library, video_model, video_dir, keep_artifacts,
+def command(shot, prim, context, keys, prior, params, references, library, library_skeletons, video_model, video_dir, keep_artifacts,
             output, force, fps, in_place, seed, undo, keep_result, as_json):
     """Fill every gap between authored samples of each bound SkelAnimation and
     compose the result over the existing animation (non-destructive by default)."""
@@ -87,7 +90,8 @@ def command(shot, prim, context, keys, prior, params, references, library, video
     options = InbetweenOptions(prim=prim, context=ctx, keys=ks, prior=prior, output=output, fps=fps,
                                in_place=in_place, seed=seed, params=extra,
                                references=list(references), video_model=video_model, force=force,
-                               library=os.path.abspath(library) if library else None)
+                               library=os.path.abspath(library) if library else None,
+                               library_skeletons=library_skeletons)
     source = _prior_source(prior, video_model)
     if source and not as_json:
         click.echo(source, err=True)
@@ -145,6 +149,8 @@ def _source_lines(details: dict) -> list[str]:
             what += ": " + "; ".join(f"{s.get('clip') or os.path.basename(s.get('file', '?'))} frames "
                                      f"{s['source_frames'][0]}-{s['source_frames'][1]}" if s.get("source_frames")
                                      else str(s.get("clip")) for s in g["segments"])
+        if g.get("retargeted_from"):
+            what += f" (retargeted from skeleton {g['retargeted_from']})"
         lines.append(f"gap {g['start']:g}..{g['end']:g}: {what}")
     return lines
 

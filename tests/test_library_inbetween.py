@@ -153,8 +153,13 @@ def test_a_library_clip_of_another_skeleton_is_retargeted_and_named(tmp_path, sh
     layer.Save()
     code, out = run("inbetween", shot, "--library", other_convention_library, "--json")
     assert code == 0, out
+    assert provenance(shot)["library_clips_offered"] == []  # other skeletons only when asked
+    code, out = run("inbetween", shot, "--library", other_convention_library, "--library-skeletons", "all",
+                    "--json")
+    assert code == 0, out
     details = provenance(shot)
     assert details["library_skeleton"] is None  # no library skeleton with the shot's joint names
+    assert details["library_skeletons"] == "all" and details["library_bridged_skeletons"]
     offered = details["library_clips_offered"]
     assert offered and all("male_walk.usda" in c["clip"] for c in offered), offered
     from_lib = [g for g in details["gaps"] if g["filled_by"] == "library"]
@@ -172,7 +177,7 @@ def test_a_creature_library_is_never_used_for_a_humanoid(shot, tmp_path, shot_so
     result is exactly the one without a library."""
     build_library(tmp_path / "lib", [str(data_dir / "library/bvh/nonhumanoid/truebones_motion2motion/"
                                                     "Monkey__Walk.bvh")])
-    code, out = run("inbetween", shot, "--library", tmp_path / "lib", "--json")
+    code, out = run("inbetween", shot, "--library", tmp_path / "lib", "--library-skeletons", "all", "--json")
     assert code == 0, out
     details = provenance(shot)
     assert details["library_skeleton"] is None and details["library_clips_offered"] == []

@@ -81,7 +81,7 @@ class Retrieval:
 
 def retrieve(lib: Library, skeleton: Skeleton, known: Motion, timeline: Timeline, up_axis: str = "Y",
              exclude_clips=(), k: int = K, per_gap: int = PER_GAP, pad: float = PAD, budget: float = BUDGET,
-             admit: float = ADMIT, other_skeletons: bool = True, other_budget: float = OTHER_BUDGET,
+             admit: float = ADMIT, other_skeletons: bool = False, other_budget: float = OTHER_BUDGET,
              other_score: float = OTHER_SCORE) -> Retrieval:
     """Library stretches for the gaps of ``timeline`` (``known``: the shot's context and key samples).
 
