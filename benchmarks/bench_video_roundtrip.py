@@ -53,9 +53,8 @@ CLIPS = {
 }
 # name: (label, --param list); the first runs with a fresh estimator cache (its time is the whole chain's)
 VARIANTS = {
-    "default": ("defaults (estimator heatmap stride 8, 1000 steps; no image term on the CPU)", []),
-    "stride4": ("estimator heatmap stride 4, 800 steps (the defaults before)", ["estimator_stride=4",
-                                                                             "estimator_steps=800"]),
+    "default": ("defaults (estimator 800 steps, heatmap stride 4, no image term on the CPU)", []),
+    "stride8": ("estimator heatmap stride 8, 1000 steps", ["estimator_stride=8", "estimator_steps=1000"]),
     "before": ("before: estimator 400 steps, roots only, network relief",
                ["estimator_steps=400", "translations=roots", "relief=network"]),
     "translations": ("400 steps + animated translations (relief=network)", ["estimator_steps=400",
@@ -120,7 +119,7 @@ def run_clip(name: str, variants: list[str], tmp: Path) -> dict:
         if i == 0:
             row["chain_wall"], row["chain_cpu"] = wall + wall_p, cpu + cpu_p
             row["load"] = (load0 + os.getloadavg()[0]) / 2
-            metas = list((folder / "cache" / "estimator").glob("*/meta.json"))  # training's own time
+            metas = list((folder / "cache").rglob("meta.json"))  # training's own time
             row["train_wall"] = sum(json.loads(m.read_text()).get("train_seconds", 0.0) for m in metas)
         out["rows"][v] = row
         print(name, v, f"L2P/interp {row['l2p'] / out['rows']['interp']['l2p']:.3f}", f"{wall:.0f}s wall",

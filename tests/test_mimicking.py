@@ -368,7 +368,7 @@ def test_estimator_settings_follow_the_prior_parameters(monkeypatch):
     monkeypatch.setattr(training, "train_estimator", fake_train)
     prior = registry.load("priors", "video")
     grid = build_grid(np.arange(0.0, 31.0, 15.0), 30.0, 15.0)
-    for params, want in (({}, (1000, 8)), ({"estimator_stride": 4, "estimator_steps": 800}, (800, 4))):
+    for params, want in (({}, (800, 4)), ({"estimator_stride": 8, "estimator_steps": 1000}, (1000, 8))):
         with pytest.raises(Stop):
             estimator_targets(None, None, None, grid, None, None, None, 1.0, "front", prior(**params))
         assert (seen[-1].steps, seen[-1].heatmap_stride) == want

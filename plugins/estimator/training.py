@@ -39,7 +39,7 @@ class EstimatorSettings:
     backbone: str = "cnn"
     backbone_model: str | None = None  # local folder or hub id (dinov2)
     input_size: int | None = None  # longer side fed to the network; None: the backbone's default
-    steps: int = 1000
+    steps: int = 800
     batch_size: int = 16
     lr: float = 2e-3  # one-cycle peak
     weight_decay: float = 1e-4
@@ -51,9 +51,9 @@ class EstimatorSettings:
     seed: int = 0
     merge_channels: int = 96
     decoder_channels: int = 48
-    # 8: heatmaps at the merged features' own resolution (no upsampling decoder stage): a training step
-    # costs 0.4x what stride 4 did on the CPU for the same 2D error after training (docs/benchmarks.md)
-    heatmap_stride: int = 8
+    # 8: heatmaps at the merged features' own resolution (no upsampling decoder stage): cheaper steps,
+    # coarser 2D (worse on CesiumMan; docs/benchmarks.md, video round trip)
+    heatmap_stride: int = 4
     pose_context: bool = True  # the whole 2D skeleton in the depth MLP's input (an addition to the paper)
     heatmap_weight: float = 20.0  # auxiliary Gaussian-heatmap cross-entropy; 0: the paper's loss only
     # "relative": depth about the character's mean joint depth, distance from its rigid lengths (depth.py);

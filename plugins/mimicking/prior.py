@@ -56,10 +56,10 @@ PARAMS = Parameters(
           choices=("animated", "roots")),
     Param("depth_term", "absolute", "estimator depth in the joint term", choices=("absolute", "relative", "none")),
     Param("device", "cpu", "torch device for mimicking and the video model"),
-    Param("estimator_steps", 1000, "joint estimator training steps (fewer: faster, worse on the held-out clips "
+    Param("estimator_steps", 800, "joint estimator training steps (400 halves the time; worse on every clip "
           "measured)", min=1),
-    Param("estimator_stride", 8, "joint estimator heatmap cell in network pixels: 8 trains 2.5x faster per step, "
-          "4 is finer (docs/benchmarks.md, video round trip)", choices=(4, 8)),
+    Param("estimator_stride", 4, "joint estimator heatmap cell in network pixels: 8 makes a training step cheaper, "
+          "its 2D coarser (worse on CesiumMan: docs/benchmarks.md, video round trip)", choices=(4, 8)),
     Param("estimator_distance", "interp", "camera distance of the predicted joints: interpolated pose or the "
           "estimator's own", choices=("interp", "estimator")),
     Param("relief", "blend", "joint depths about the character's mean: the network's, the nearest known poses', "
