@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_inbetween import L2P_LIMIT
+from bench_inbetween import verdict as interp_rule
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ANYMOLE_USD_DATA", REPO.parent / "shared" / "data"))
@@ -59,7 +61,7 @@ CROSS = ["01_01", "05_20-mb", "A_test", "Jackson", "Mia_standToSit", "Warrok_War
 PARTS = {"tuning": TUNING, "held-out": HELD_OUT, "cross": CROSS}
 PRIORS = ["interp", "graph", "graph+library"]
 METRICS = ["l2p", "l2p-norm", "npss", "key-jump", "foot-skate"]
-L2P_LIMIT, JUMP_LIMIT, TARGET = 1.02, 1.2, 0.7
+TARGET = 0.7
 
 
 def part_of(name: str) -> str | None:
@@ -164,15 +166,11 @@ def run(data: Path, lib, parts: list[str], protocols: list[str], only: list[str]
 
 
 def verdict(lib_row: dict, interp: dict, graph: dict) -> list[str]:
-    out = []
-    if lib_row["l2p-norm"] > L2P_LIMIT * interp["l2p-norm"] + 1e-12:
-        out.append("L2P>interp")
+    """The default prior's per-clip rule against interp (bench_inbetween.verdict, one definition), plus:
+    never worse than the same clip without a library."""
+    out = [{"L2P": "L2P>interp"}.get(r, r) for r in interp_rule(lib_row, interp)]
     if lib_row["l2p-norm"] > L2P_LIMIT * graph["l2p-norm"] + 1e-12:
-        out.append("L2P>graph")
-    if lib_row["npss"] > interp["npss"] * (1 + 1e-9) + 1e-12:
-        out.append("NPSS")
-    if lib_row["key-jump"] > max(JUMP_LIMIT, interp["key-jump"]) + 1e-9:
-        out.append("key-jump")
+        out.insert(int(out[:1] == ["L2P>interp"]), "L2P>graph")
     return out
 
 
