@@ -7,7 +7,6 @@ walk (tests/shots.py) or imported from CMU 01_01.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,43 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from pxr import Sdf, Usd
 
-from anymole_usd.cli.main import cli
-
+from cli_run import ok, run, state
+from cli_run import refused as bad
 from shots import shot_reference, shot_sublayer
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def state(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def run(*args, cwd: Path | None = None):
-    old = os.getcwd()
-    if cwd:
-        os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    finally:
-        os.chdir(old)
-
-
-def ok(*args):
-    r = run(*args)
-    assert r.exit_code == 0, r.output
-    return r
-
-
-def bad(*args, match: str):
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1 and match in errors[0], r.output
-    return errors[0]
 
 
 def child(*args, pause: str | None = None, marker_dir: Path | None = None, umask: int | None = None):

@@ -5,7 +5,6 @@ smallest reproduction. `d` is a copy of examples/cesiumman (CesiumMan, CC-BY 4.0
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -14,12 +13,9 @@ from click.testing import CliRunner
 
 from anymole_usd.cli.main import cli
 
+from cli_run import state
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def state(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

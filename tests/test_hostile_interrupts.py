@@ -7,7 +7,6 @@ USD does. CesiumMan (CC-BY 4.0, Cesium).
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 import signal
 from pathlib import Path
@@ -18,12 +17,9 @@ from click.testing import CliRunner
 from anymole_usd import interrupts
 from anymole_usd.cli.main import cli
 
+from cli_run import state
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def state(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

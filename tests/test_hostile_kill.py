@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from anymole_usd.cli.main import cli
+from cli_run import ok
 
 REPO = Path(__file__).resolve().parents[1]
 CODE = "import sys; from anymole_usd.cli.main import main; sys.exit(main(sys.argv[1:]))"
@@ -27,12 +26,6 @@ CODE = "import sys; from anymole_usd.cli.main import main; sys.exit(main(sys.arg
 def state(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
             for p in sorted(folder.rglob("*"))}
-
-
-def ok(*args):
-    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r
 
 
 def kill_at(point: str, markers: Path, *args) -> None:

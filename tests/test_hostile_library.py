@@ -13,17 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from anymole_usd.cli.main import cli
+from cli_run import refused, run
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = "dataset-1_run_active_001.bvh"
 WALK = "dataset-1_walk_normal_001.bvh"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def listing(folder: Path) -> list[str]:
@@ -38,13 +33,6 @@ def clips(tmp_path, data_dir):
         shutil.copy(data_dir / "bvh" / "humanoid" / "bandai_namco" / name, folder / name)
         os.chmod(folder / name, 0o644)
     return folder
-
-
-def refused(*args, match: str):
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1 and match in errors[0], r.output
 
 
 def test_a_failing_build_leaves_no_library_folder_or_lock_file(tmp_path, clips):

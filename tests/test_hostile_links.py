@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from anymole_usd.cli.main import cli
 
+from cli_run import ok
 from shots import shot_sublayer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,12 +33,6 @@ def state(folder: Path) -> dict[str, str]:
         elif p.is_file():
             out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
-
-
-def ok(*args):
-    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r
 
 
 def test_a_shot_that_is_a_link_keeps_its_link(tmp_path):

@@ -6,33 +6,15 @@ examples/cesiumman (CesiumMan, CC-BY 4.0, Cesium); BVH from the Bandai Namco dat
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from anymole_usd.cli.main import cli
+from cli_run import refused, run, state
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def state(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def refused(*args, match: str):
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1 and match in errors[0], r.output
 
 
 @pytest.fixture

@@ -5,33 +5,15 @@ bytes of every file in the folder (sha256, hidden files included) or the samples
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
-from click.testing import CliRunner
 from pxr import Sdf
 
-from anymole_usd.cli.main import cli
-
+from cli_run import ok, refused, state
 from shots import shot_root, shot_sublayer
 
 ANIM = "/Char/Rig/Anim"
-
-
-def state(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def ok(*args):
-    r = run(*args)
-    assert r.exit_code == 0, r.output
-    return r
 
 
 def samples(path: Path, prim: str = ANIM) -> dict[str, dict[float, np.ndarray]]:
@@ -89,14 +71,6 @@ def _cesium(tmp_path: Path, name: str = "shot.usda") -> Path:
     if name != "shot.usda":
         (folder / "shot.usda").rename(folder / name)
     return folder / name
-
-
-def refused(*args, match: str):
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    lines = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1 and match in lines[0], r.output
-    return lines[0]
 
 
 def test_a_damaged_or_hand_made_record_is_refused_and_nothing_changes(tmp_path):
