@@ -145,7 +145,6 @@ class GraphPrior(Prior):
         self.gaps: list[dict] = []  # per gap: start, end, filled_by (graph | references | interp), segments
         self.stats: dict = {}  # size of the last graph built (nodes, edges, transitions, alive nodes)
         self.feet: Feet | None = None
-        self.context_glide = 0.0  # sizes per second a low contact joint of the shot's own motion slides
         self.admitted = np.zeros(0, dtype=bool)  # per reference run: kept in the graph
         self._outside = False
         self._nodes = np.zeros(0, dtype=np.int64)
@@ -190,7 +189,9 @@ class GraphPrior(Prior):
             self.admitted = wide.admitted
         contacts = base or wide  # contacts known from enough motion
         if contacts is not None:
-            self.feet, self.context_glide = contacts.feet, contacts.context_glide
+            self.feet = contacts.feet
+        if wide is not None and not wide.admitted.any():
+            wide = None  # every reference refused: the wider graph is the own one, its paths are base's
         filled = known
         cursor = 0
         for i, gap in enumerate(request.timeline.gaps):
@@ -302,10 +303,6 @@ class GraphPrior(Prior):
         if not paths:
             return None, f"no path of {n} frames in a graph of {graph.size} nodes"
         nodes = paths[0].nodes
-        self._diag = {"pose_cost": paths[0].pose_cost, "root_cost": paths[0].root_cost,
-                      "start_d": float(ends.start_cost.min() / max(self.option("start_weight"), 1e-12)),
-                      "end_d": float(ends.end_cost.min() / max(self.option("end_weight"), 1e-12)),
-                      "end_vel": b.velocity is not None}
         self._outside = bool(np.any(graph.run[nodes] >= corpus.own))  # the path plays reference frames
         self._nodes = nodes
         k = len(nodes) - 1
