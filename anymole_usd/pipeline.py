@@ -151,14 +151,17 @@ def _load_references(paths: list[str], job: AnimationJob) -> tuple[list[Motion],
     return refs, labels
 
 
-def _retrieve(job: AnimationJob, options: InbetweenOptions, known: Motion, up_axis: str):
-    """What the motion library contributes to this animation (library/retrieval.py), or None."""
+def _retrieve(job: AnimationJob, options: InbetweenOptions, known: Motion, up_axis: str, library=None):
+    """What the motion library contributes to this animation (library/retrieval.py), or None.
+
+    ``library``: the run's open Library (its arrays, index and decoded clips then load once for every
+    animation of the shot); opened here when not given."""
     if not options.library:
         return None
     from .library.retrieval import retrieve
     from .library.store import Library
 
-    got = retrieve(Library.open(options.library), job.binding.skeleton, known, job.timeline, up_axis,
+    got = retrieve(library or Library.open(options.library), job.binding.skeleton, known, job.timeline, up_axis,
                    other_skeletons=options.library_skeletons == "all")
     if got.note:
         job.notes.append(f"{job.anim_path}: {got.note}")
@@ -193,7 +196,8 @@ def _details(prior, options: InbetweenOptions, labels: list[dict], retrieval) ->
     return details
 
 
-def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable | None = None) -> AnimationJob:
+def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable | None = None,
+         library=None) -> AnimationJob:
     """Run the prior on one animation and assemble every output sample."""
     from pxr import UsdGeom
 
@@ -206,7 +210,7 @@ def fill(job: AnimationJob, options: InbetweenOptions, stage, progress: Callable
     known = job.authored.at_times(tl.known_times)
     up_axis = skel_space_up(stage, job.binding.skeleton_path)  # skeleton space, not stage
     references, labels = _load_references(options.references, job)
-    retrieval = _retrieve(job, options, known, up_axis)
+    retrieval = _retrieve(job, options, known, up_axis, library)
     if retrieval is not None:
         references, labels = references + retrieval.references, labels + retrieval.labels
     request = InbetweenRequest(
@@ -300,8 +304,13 @@ def run_inbetween(shot: str, options: InbetweenOptions | None = None, progress: 
         write_options = WriteOptions(options.output, options.in_place, options.force)
         if todo:
             preflight(shot, stage, [j.anim_path for j in todo], write_options, tx)
+        library = None
+        if todo and options.library:
+            from .library.store import Library
+
+            library = Library.open(options.library)
         for job in todo:
-            fill(job, options, stage, progress)
+            fill(job, options, stage, progress, library)
         report = {"shot": shot, "animations": [], "output": None, "edits": None}
         if todo:
             from .transaction import checkpoint
