@@ -133,3 +133,27 @@ def read_provenance(prim) -> Provenance | None:
         values[attr] = v
     values.setdefault("prior", "")
     return Provenance(**values)
+
+
+def retrieval_offered(details: dict) -> str | None:
+    """What a run with ``--library``/``--reference`` offered the prior (from its provenance details), or None."""
+    if details.get("library"):
+        return str(details["library"])
+    if details.get("references"):
+        return ", ".join(r["file"] for r in details["references"])
+    return None
+
+
+def gap_source_lines(details: dict) -> list[str]:
+    """Per gap, what filled it when references or a library were offered (library clip and frames)."""
+    lines = []
+    for g in details.get("gaps", []):
+        what = g.get("filled_by", "?")
+        if g.get("segments"):
+            what += ": " + "; ".join(f"{s.get('clip') or os.path.basename(s.get('file', '?'))} frames "
+                                     f"{s['source_frames'][0]}-{s['source_frames'][1]}" if s.get("source_frames")
+                                     else str(s.get("clip")) for s in g["segments"])
+        if g.get("retargeted_from"):
+            what += f" (retargeted from skeleton {g['retargeted_from']})"
+        lines.append(f"gap {g['start']:g}..{g['end']:g}: {what}")
+    return lines

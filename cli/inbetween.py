@@ -111,12 +111,13 @@ def command(shot, prim, context, keys, prior, params, references, library, libra
     if as_json:
         emit_json(report)
         return
+    from anymole_usd.schema import gap_source_lines
     from anymole_usd.writing import describe_mode
 
     for a in report["animations"]:
         click.echo(f"{a['prim']}: filled {a['frames_to_fill']} frames in {len(a['gaps'])} gap(s) with prior "
                    f"'{a['prior']}' ({describe_mode(a['mode'])})")
-        for line in _source_lines(a.get("details") or {}):
+        for line in gap_source_lines(a.get("details") or {}):
             click.echo(f"  {line}")
     for s in report.get("skipped", []):
         click.echo(f"{s['prim']}: {s['reason']}")
@@ -138,21 +139,6 @@ def check_write_options(undo: bool, in_place: bool, output: str | None, keep_res
                          "samples, -o names a new result layer")
     if keep_result and not undo:
         raise InputError("--keep-result only goes with --undo")
-
-
-def _source_lines(details: dict) -> list[str]:
-    """Per gap, what filled it when references or a library were offered (library clip and frames)."""
-    lines = []
-    for g in details.get("gaps", []):
-        what = g.get("filled_by", "?")
-        if g.get("segments"):
-            what += ": " + "; ".join(f"{s.get('clip') or os.path.basename(s.get('file', '?'))} frames "
-                                     f"{s['source_frames'][0]}-{s['source_frames'][1]}" if s.get("source_frames")
-                                     else str(s.get("clip")) for s in g["segments"])
-        if g.get("retargeted_from"):
-            what += f" (retargeted from skeleton {g['retargeted_from']})"
-        lines.append(f"gap {g['start']:g}..{g['end']:g}: {what}")
-    return lines
 
 
 def _prior_source(prior: str | None, video_model: str | None) -> str | None:

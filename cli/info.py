@@ -102,13 +102,13 @@ def _print(info: dict) -> None:
 
             click.echo(f"    result: prior {p['prior']}, {describe_mode(p['mode'])}, {p['generated_frames']} generated frames, "
                        f"anymole-usd {p['tool_version']}, from {p['source_layer']} {p['source_prim']}")
-            details = p.get("details") or {}
-            if details.get("library") or details.get("references"):
-                from .inbetween import _source_lines
+            from anymole_usd.schema import gap_source_lines, retrieval_offered
 
-                offered = details.get("library") or ", ".join(r["file"] for r in details["references"])
+            details = p.get("details") or {}
+            offered = retrieval_offered(details)
+            if offered:
                 click.echo(f"    retrieval from {offered}:")
-                for line in _source_lines(details):
+                for line in gap_source_lines(details):
                     click.echo(f"      {line}")
     if len(info["animations"]) > 1:
         click.echo("  SkelAnimations in the stage:")

@@ -205,11 +205,11 @@ def write_report(shot: str, out: str | None = None, *, reference: str | None = N
     params = prov.parameters if isinstance(prov.parameters, dict) else {}
     library = next((params[k] for k in ("library", "references", "clips") if params.get(k)), None)
     details = prov.details if isinstance(prov.details, dict) else {}
-    if details.get("library") or details.get("references"):  # inbetween --library / --reference
-        from anymole_usd.cli.inbetween import _source_lines
+    from anymole_usd.schema import gap_source_lines, retrieval_offered
 
-        offered = details.get("library") or ", ".join(r["file"] for r in details["references"])
-        library = "; ".join([f"from {offered}"] + _source_lines(details))
+    offered = retrieval_offered(details)  # inbetween --library / --reference
+    if offered:
+        library = "; ".join([f"from {offered}"] + gap_source_lines(details))
     runs = [{"prior": r.name, "seconds": round(r.seconds, 2), "parameters": r.parameters,
              **({"error": r.error} if r.error else {})} for r in inputs.runs]
     generated_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
