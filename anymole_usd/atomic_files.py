@@ -119,10 +119,7 @@ class Staged:
     def finish(self) -> dict:
         with open(self.path, "rb+") as fh:
             os.fsync(fh.fileno())
-        if os.path.exists(self.target):
-            shutil.copymode(self.target, self.path)
-        else:
-            os.chmod(self.path, new_file_mode())
+        os.chmod(self.path, mode_for(self.target))
         self.digest = digest(self.path)
         return self.digest
 
@@ -179,12 +176,6 @@ def write_bytes(path: str, data: bytes) -> None:
     with staging(path) as staged:
         with open(staged, "wb") as fh:
             fh.write(data)
-
-
-def copy_file(src: str, dest: str) -> None:
-    """Atomic copy of ``src``'s bytes to ``dest``."""
-    with staging(dest) as staged:
-        shutil.copyfile(src, staged)
 
 
 def export_layer(layer, path: str, file_format: str | None = None) -> None:

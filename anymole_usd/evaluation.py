@@ -307,8 +307,7 @@ def _check_not_generated(ref_stage, anim_path: str, generated, reference_path: s
     prov = read_provenance(ref_stage.GetPrimAtPath(anim_path))
     if prov is None or not prov.generated_times:
         return
-    shared = np.intersect1d(np.round(np.asarray(prov.generated_times, np.float64), 6),
-                            np.round(np.asarray(generated, np.float64), 6))
+    shared = _common(np.asarray(prov.generated_times, np.float64), np.asarray(generated, np.float64))
     if len(shared):
         raise InputError(f"the reference composes an in-between result ({len(shared)} of the scored frames were "
                          "generated, not authored): compare with the original dense animation (a copy made "
