@@ -67,8 +67,13 @@ def sublayer_entry(root_path: str, output: str) -> str:
     return rel if rel.startswith(".") else "./" + rel
 
 
-def folder_writable(path: str) -> bool:
-    return writable(os.path.dirname(os.path.abspath(path)))
+def nearest_folder(path: str) -> str:
+    """The existing folder a new file at ``path`` is made in: its nearest existing ancestor (missing
+    folders between them are created by the writer, so that one decides whether it can be written)."""
+    probe = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(probe):
+        probe = os.path.dirname(probe)
+    return probe
 
 
 def root_has_channel_opinion(root, prim_path: str) -> bool:

@@ -190,11 +190,9 @@ class Transaction:
         if os.path.exists(path) and not self.owns(path) and not force:
             raise InputError("exists and is not this shot's earlier result; choose another -o or pass --force "
                              "(its bytes are kept and --undo puts it back)", file=path)
-        probe = os.path.dirname(path)
-        while not os.path.isdir(probe):
-            probe = os.path.dirname(probe)
-        from .layering import writable
+        from .layering import nearest_folder, writable
 
+        probe = nearest_folder(path)
         if not writable(probe):
             raise InputError("folder is read-only; pass -o to write the result elsewhere", file=probe)
         return path

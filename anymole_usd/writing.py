@@ -302,11 +302,9 @@ def session(shot: str, command: str, output: str | None = None):
     home = None
     if not writable:
         # usdz or read-only: nothing is written beside the shot, its record goes with the wrapper output.
-        home = os.path.dirname(os.path.abspath(output or layering.default_output(shot, command)))
-        probe = home
-        while not os.path.isdir(probe):
-            probe = os.path.dirname(probe)
-        if not layering.writable(probe):
+        target = os.path.abspath(output or layering.default_output(shot, command))
+        home = os.path.dirname(target)
+        if not layering.writable(layering.nearest_folder(target)):
             raise InputError("the shot is read-only and so is its folder: pass -o to write the result elsewhere",
                              file=shot)
     with Transaction(shot, command, home) as tx:

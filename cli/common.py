@@ -130,10 +130,8 @@ def check_output_writable(path: str | None, folder: bool = False) -> None:
     (``chmod a-w``) is refused even for root, as the shot itself is: the user said no.
     ``folder``: the output is a folder (render, video job, library) that may already exist.
     """
-    import os
-
     from anymole_usd.errors import InputError
-    from anymole_usd.layering import writable
+    from anymole_usd.layering import nearest_folder, writable
 
     if not path:
         return
@@ -144,9 +142,7 @@ def check_output_writable(path: str | None, folder: bool = False) -> None:
         if os.path.exists(path) and not writable(path):
             raise InputError("cannot write: Permission denied (the file is read-only; nothing was written)",
                              file=path)
-        probe = os.path.dirname(path)  # created or replaced by a rename there
-    while probe and not os.path.isdir(probe):
-        probe = os.path.dirname(probe)
+        probe = nearest_folder(path)  # created or replaced by a rename there
     if not writable(probe):
         raise InputError("cannot write: Permission denied (the folder is read-only; nothing was written)",
                          file=probe)
