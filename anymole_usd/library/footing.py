@@ -73,25 +73,27 @@ def lock_stances(skeleton: Skeleton, frame, size: float, fps: float, source, ble
         frames = np.flatnonzero(weight > 0)
         if len(frames):
             before = r.copy()
-            target = kinematics.global_positions(skeleton.parents, r, t, s)[:, e] + moves
-            two_bone_ik(skeleton, r, t, s, (a, b, e), target, frames)
-            _undo_pops(skeleton, before, r, t, s, b, weight > 0, size)
+            pos = kinematics.global_positions(skeleton.parents, r, t, s)
+            two_bone_ik(skeleton, r, t, s, (a, b, e), pos[:, e] + moves, frames)
+            _undo_pops(skeleton, before, pos[:, b], r, t, s, b, weight > 0, size)
     return r
 
 
-def _undo_pops(skeleton: Skeleton, before, r, t, s, knee: int, touched: np.ndarray, size: float) -> None:
+def _undo_pops(skeleton: Skeleton, before, p0: np.ndarray, r, t, s, knee: int, touched: np.ndarray,
+               size: float) -> None:
     """Put back the rotations of every pinned window where the knee jumps (a bend-plane flip of a
-    nearly straight leg): its per-frame step may not grow by more than ``POP`` sizes."""
-    p0 = kinematics.global_positions(skeleton.parents, before, t, s)[:, knee]
+    nearly straight leg): its per-frame step may not grow by more than ``POP`` sizes. ``p0``: the
+    knee's positions before the pins (rotations ``before``)."""
+    from anymole_usd.plugins.priors.motion_graph.footlock import intervals
+
     p1 = kinematics.global_positions(skeleton.parents, r, t, s)[:, knee]
     grow = np.linalg.norm(np.diff(p1, axis=0), axis=1) - np.linalg.norm(np.diff(p0, axis=0), axis=1)
     bad = np.zeros(len(r), dtype=bool)
     bad[1:] |= grow > POP * size
     bad[:-1] |= grow > POP * size
-    d = np.diff(np.concatenate([[0], touched.astype(np.int8), [0]]))
-    for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):  # per pinned window
-        if bad[a:b].any():
-            r[a:b] = before[a:b]
+    for a, last in intervals(touched):  # per pinned window
+        if bad[a:last + 1].any():
+            r[a:last + 1] = before[a:last + 1]
 
 
 def _smooth(u: np.ndarray) -> np.ndarray:
