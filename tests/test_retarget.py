@@ -135,6 +135,43 @@ def test_contacts_held_on_a_real_walk(data_dir):
             assert flat(drift_t) <= res.adapted.root_scale * flat(drift_s) + 5e-3 * res.target_body.size
 
 
+def test_quadruped_onto_a_fox_holds_contacts_without_larger_jumps(data_dir, tmp_path):
+    """The horse's walk onto the Fox: hind legs too short for the horse's stance (the body is lowered
+    so they reach), paws standing for two horse joints (their turns spread): the issue's figures."""
+    clip = load_source(str(data_dir / "library/gltf/nonhumanoid/mesh2motion/horse-animations.glb"),
+                       animation="Walk")
+    fox = tmp_path / "fox.usda"
+    import_to_usd(str(data_dir / "gltf/Fox.glb"), str(fox), ImportOptions(animation="Walk"))
+    stage = open_stage(fox)
+    b = select_binding(find_bindings(stage), None, "t", need_animation=False)
+    fps = stage.GetTimeCodesPerSecond()
+    span = clip.motion.seconds[-1] - clip.motion.seconds[0]
+    times = np.arange(int(np.floor(span * fps + 1e-6)) + 1, dtype=np.float64)
+    res = retarget(clip.motion, clip.skeleton, b.skeleton, times=times, fps=fps, source_up=clip.up,
+                   target_up="Y", target_motion=read_motion(stage, b, file=str(fox)))
+    q = evaluate(res)
+    assert q["contact_f1"] >= 0.9
+    assert q["skate_target"] <= 1.2 * q["skate_source"]
+    assert abs(q["path_target"] / q["path_source"] - 1) < 0.1
+    assert q["jump_target"] <= q["jump_source"] + 1e-6
+
+
+def test_leaf_turns_spread_to_the_limit():
+    from anymole_usd.plugins.retarget.leaves import limit_leaf_turns
+
+    n = 40
+    angle = np.concatenate([np.zeros(15), np.linspace(0.0, 1.2, 5), np.full(20, 1.2)])  # 0.3 rad steps
+    q = np.zeros((n, 2, 4))
+    q[..., 3] = 1.0
+    q[:, 1] = rot.exp_map(np.stack([np.zeros(n), np.zeros(n), angle], axis=-1))
+    out = limit_leaf_turns(q, np.array([1]), 0.2)
+    steps = rot.angle_between(out[1:, 1], out[:-1, 1])
+    assert steps.max() <= 0.2 + 1e-9
+    assert np.allclose(out[:, 0], q[:, 0])  # other joints untouched
+    assert rot.angle_between(out[[0, -1], 1], q[[0, -1], 1]).max() < 1e-12  # the ends stay
+    assert rot.angle_between(out[:, 1], q[:, 1]).max() < 0.35  # spread, not flattened
+
+
 def test_layer_over_binary_usd_and_undo_restores_bytes(walk_usd, data_dir, tmp_path):
     target = tmp_path / "male.usd"
     shutil.copyfile(data_dir / "usd" / "AnimLabSimpleMale.usd", target)

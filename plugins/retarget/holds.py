@@ -10,9 +10,10 @@ through the root mapping (scaled about the ground by leg length, so a
 stationary source foot gives a stationary target foot), shifted per plant
 to where the target's own proportions put it (:func:`pinned_positions`),
 and a high weight.
-After the solve, :func:`pin` puts held joints exactly there with the graph
-prior's two-bone IK (the solver leaves millimetres that change from frame to
-frame, which reads as skate).
+After the solve, :func:`lower_targets` brings the body down where a held limb
+cannot reach its pin (the caller solves again), and :func:`pin` puts held
+joints exactly there with the graph prior's two-bone IK (the solver leaves
+millimetres that change from frame to frame, which reads as skate).
 """
 from __future__ import annotations
 
@@ -164,13 +165,88 @@ def ik_chain(body: Body, positions: np.ndarray, joint: int) -> tuple[int, int, i
     return (a, b, e) if kids[a] == 1 and kids[b] == 1 else None
 
 
+REACH = 0.995  # of a limb's length: the farthest a held joint is put from the limb's first joint
+LOWER_SECONDS = 0.1  # the body's lowering changes over at least this long either side
+
+
+def limb_root(body: Body, joint: int) -> int:
+    """The first joint of the limb ending in ``joint``: up the chain while each parent has one child."""
+    parents = body.skeleton.parents
+    kids = np.bincount(parents[(parents >= 0) & ~body.excluded], minlength=len(parents))
+    j = int(joint)
+    while parents[j] >= 0 and kids[parents[j]] == 1 and parents[j] != body.hub:
+        j = int(parents[j])
+    return j
+
+
+def lower_targets(holds: Holds, body: Body, adapted: Adapted, positions: np.ndarray, fps: float) -> np.ndarray:
+    """Lower every position target (in place) where a held joint's pin is beyond its limb's reach.
+
+    A character whose legs are short for the stride it is given (the Fox's hind legs on a horse's
+    stance: pins up to 3.6% of the leg beyond reach, the leg straight and its foot hovering) cannot
+    hold its contacts from the height the leg-length scaling gives its hips. Measured on a solved
+    pose ``positions`` (F, J, 3), the body's targets come down along the up axis just enough for
+    every held limb to reach ``REACH`` of its length from its first joint, settled over neighbouring
+    frames (never less than a frame needs); contact joints' targets stay, so a second solve bends the
+    limbs.
+    Returns the drop (F,), zero when every limb reaches."""
+    n_f = len(adapted.targets)
+    need = np.zeros(n_f)
+    if len(holds.target) == 0 or holds.pins is None or n_f == 0:
+        return need
+    parents = body.skeleton.parents
+    up = body.up
+    for c, t in enumerate(holds.target):
+        root = limb_root(body, int(t))
+        if root == t:
+            continue
+        length, j = 0.0, int(t)
+        while j != root:
+            length = length + np.linalg.norm(positions[:, j] - positions[:, parents[j]], axis=-1)
+            j = int(parents[j])
+        w = holds.pins[:, c] - positions[:, root]
+        vertical = w @ up
+        across = np.linalg.norm(w - vertical[:, None] * up, axis=-1)
+        room = np.sqrt(np.maximum((REACH * length) ** 2 - across ** 2, 0.0))
+        # the drop d with |w + d up| = REACH * length, the pin below the limb's first joint (vertical < 0)
+        need = np.maximum(need, holds.ramp[:, c] * np.maximum(-vertical - room, 0.0))
+    if not need.any():
+        return need
+    radius = max(int(round(LOWER_SECONDS * fps)), 1)
+    idx = np.clip(np.arange(n_f)[:, None] + np.arange(-radius, radius + 1)[None], 0, n_f - 1)
+    drop = need[idx].max(axis=1)[idx].mean(axis=1)  # a closing: at least ``need`` everywhere, and smooth
+    # contact joints keep their heights on every frame, planted or not: a lowered swing foot scrapes
+    # the floor (and reads as planted)
+    lowered = np.ones(len(parents), dtype=bool)
+    lowered[holds.target] = False
+    adapted.targets[:, lowered] -= drop[:, None, None] * up
+    top = int(np.flatnonzero(parents < 0)[0])
+    adapted.translations[:, top] -= drop[:, None] * up
+    return drop
+
+
+FRACTIONS = (1.0, 0.75, 0.5, 0.25)  # of a pin's move tried when the whole move turns a joint too far
+SETTLE_FRAMES = 3  # a limb's pin fraction changes over at least this many frames either side
+
+
+def _settled(allowed: np.ndarray, radius: int) -> np.ndarray:
+    """A per-frame fraction no larger than ``allowed`` on any frame that changes smoothly: the lowest
+    value within ``radius`` frames, then averaged over the same radius (an opening of the sequence)."""
+    n = len(allowed)
+    idx = np.clip(np.arange(n)[:, None] + np.arange(-radius, radius + 1)[None], 0, n - 1)
+    low = allowed[idx].min(axis=1)
+    return low[idx].mean(axis=1)
+
+
 def pin(holds: Holds, body: Body, rotations: np.ndarray, translations: np.ndarray, scales: np.ndarray
         ) -> np.ndarray:
     """Rotations with every held joint exactly at its pinned position on its planted frames (ramped).
 
     Two-bone IK flips a nearly straight limb's bend plane when asked to reach far; a frame whose
-    IK would turn a joint of the limb by more than ``MAX_PIN_TURN`` gets half the move, then a
-    quarter, then none (the solver's pose stays)."""
+    IK would turn a joint of the limb by more than ``MAX_PIN_TURN`` gets the largest of
+    ``FRACTIONS`` of the move that does not (or none: the solver's pose stays). The fraction is
+    settled over neighbouring frames, never above what a frame allows: chosen frame by frame, a
+    limb switching from the whole move to none turned its joints by 0.3 rad in one frame."""
     if len(holds.target) == 0 or holds.pins is None:
         return rotations
     r = rotations.copy()
@@ -187,13 +263,22 @@ def pin(holds: Holds, body: Body, rotations: np.ndarray, translations: np.ndarra
         # IK recomputes a limb from arc cosines, which lose precision near a straight limb: leave the
         # frames the solver already put in place alone
         frames = frames[np.linalg.norm(move[frames], axis=-1) > 1e-6 * body.size]
-        for fraction in (1.0, 0.5, 0.25):
-            if not len(frames):
-                break
+        if not len(frames):
+            continue
+        allowed = np.zeros(len(r))
+        open_ = frames
+        for fraction in FRACTIONS:
             trial = r.copy()
-            two_bone_ik(skeleton, trial, translations, scales, chain, pos[:, chain[2]] + fraction * move, frames)
-            turn = rot.angle_between(trial[frames][:, list(chain)], r[frames][:, list(chain)]).max(axis=1)
-            ok = frames[turn <= MAX_PIN_TURN]
-            r[ok] = trial[ok]
-            frames = frames[turn > MAX_PIN_TURN]
+            two_bone_ik(skeleton, trial, translations, scales, chain, pos[:, chain[2]] + fraction * move, open_)
+            turn = rot.angle_between(trial[open_][:, list(chain)], r[open_][:, list(chain)]).max(axis=1)
+            allowed[open_[turn <= MAX_PIN_TURN]] = fraction
+            open_ = open_[turn > MAX_PIN_TURN]
+            if not len(open_):
+                break
+        # frames the solver already had in place may take any fraction: they do not bound their neighbours
+        free = np.ones(len(r), dtype=bool)
+        free[frames] = False
+        allowed[free] = 1.0
+        share = _settled(allowed, SETTLE_FRAMES)[:, None]
+        two_bone_ik(skeleton, r, translations, scales, chain, pos[:, chain[2]] + share * move, frames)
     return r

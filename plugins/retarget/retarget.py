@@ -26,6 +26,7 @@ from anymole_usd.skeleton import Skeleton
 
 from . import holds as holds_mod
 from .adapt import Adapted, adapt
+from .leaves import leaves, limit_leaf_turns
 from .mapping import Mapping, map_bodies
 from .reach import reach
 from .solve import SolveSettings, SolveStats, solve
@@ -191,6 +192,21 @@ def retarget_motion(motion: Motion, source_skel: Skeleton, target_skel: Skeleton
                     hold_contacts=hold_contacts, progress=progress).motion
 
 
+def _hub_on_path(body: Body, adapted: Adapted, q: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Translations with the hub exactly on its target's horizontal path: the solver leaves it
+    millimetres off, differently on every frame, which an in-place walk's root path (0.01 leg
+    lengths in all) more than doubles. The contacts are pinned after this."""
+    hub = body.hub
+    if adapted.weights[:, hub].max() <= 0:
+        return t
+    parents = body.skeleton.parents
+    miss = adapted.targets[:, hub] - kinematics.global_positions(parents, q, t, adapted.scales)[:, hub]
+    out = t.copy()
+    top = int(np.flatnonzero(parents < 0)[0])
+    out[:, top] += miss - (miss @ body.up)[:, None] * body.up
+    return out
+
+
 def retarget(motion: Motion, source_skel: Skeleton, target_skel: Skeleton, mapping: Mapping | None = None, *,
              times=None, fps=None, source_up="Y", target_up="Y", target_motion: Motion | None = None,
              settings: SolveSettings | None = None, hold_contacts: bool = True, progress=None,
@@ -227,7 +243,16 @@ def retarget(motion: Motion, source_skel: Skeleton, target_skel: Skeleton, mappi
 
     reach(target_skel, adapted, mapping, tgt.hub, tgt.size)
     q, t, stats = solve(target_skel.parents, adapted, tgt.size, settings, progress=report)
+    solved = kinematics.global_positions(target_skel.parents, q, t, adapted.scales)
+    if holds_mod.lower_targets(found, tgt, adapted, solved, step_fps).any():
+        # held limbs could not reach their contacts: solved again with the body lowered
+        q, t, again = solve(target_skel.parents, adapted, tgt.size, settings, progress=report)
+        stats = again.merged(stats)
+    t = _hub_on_path(tgt, adapted, q, t)
     q = holds_mod.pin(found, tgt, q, t, adapted.scales)
+    if len(times) > 2:
+        qs = rot.make_continuous(rot.normalize(sampled.rotations[:, ~src.excluded]), axis=0)
+        q = limit_leaf_turns(q, leaves(tgt), float(rot.angle_between(qs[1:], qs[:-1]).max()))
     result = Motion(times=times, rotations=rot.make_continuous(q, axis=0), translations=t, scales=adapted.scales,
                     fps=fps, joints=list(target_skel.joints))
     result.validate(where="retargeted motion")

@@ -49,6 +49,12 @@ class SolveStats:
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
+    def merged(self, earlier: SolveStats) -> SolveStats:
+        """This solve's figures with an earlier solve's work (iterations, evaluations, time) added."""
+        return replace(self, iterations=self.iterations + earlier.iterations,
+                       evaluations=self.evaluations + earlier.evaluations, seconds=self.seconds + earlier.seconds,
+                       notes=earlier.notes + self.notes)
+
 
 def exp_and_vjp(v: np.ndarray) -> tuple[np.ndarray, callable]:
     """Unit quaternions exp(v) for rotation vectors (..., 3), and the map of a quaternion gradient to v."""
