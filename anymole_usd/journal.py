@@ -241,6 +241,13 @@ def prune_originals(journal: Journal) -> None:
 def remove(journal: Journal) -> None:
     """Delete the journal and its originals (after a full undo), and the folders left empty."""
     shutil.rmtree(journal.folder, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        os.rmdir(os.path.dirname(journal.folder))  # .anymole/<shot>: other commands' records may remain
-    remove_sidecar_if_empty(os.path.dirname(os.path.dirname(os.path.dirname(journal.folder))))
+    prune(journal.folder)
+
+
+def prune(folder: str) -> None:
+    """Remove a command's record folder (``.anymole/<shot>/<command>``), its shot folder and the
+    ``.anymole`` folder, each only when empty: other commands' and shots' records may remain."""
+    for d in (folder, os.path.dirname(folder)):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+    remove_sidecar_if_empty(os.path.dirname(os.path.dirname(os.path.dirname(folder))))

@@ -55,15 +55,23 @@ def layer_from_bytes(data: bytes, name: str = "layer"):
         raise ValueError(f"{name}: not a readable USD layer ({str(exc).strip().splitlines()[-1]})") from None
 
 
+def _match(values, targets, tol: float = 1e-6) -> np.ndarray:
+    """Per value, the index of a time in ``targets`` within ``tol`` of it (the nearest), else -1."""
+    values = np.asarray(values, dtype=float)
+    targets = np.asarray(targets, dtype=float)
+    if not len(values) or not len(targets):
+        return np.full(len(values), -1)
+    order = np.argsort(targets)
+    ts = targets[order]
+    i = np.clip(np.searchsorted(ts, values), 1, len(ts) - 1) if len(ts) > 1 else np.zeros(len(values), int)
+    lo = np.maximum(i - 1, 0)
+    pick = np.where(np.abs(values - ts[i]) <= np.abs(values - ts[lo]), i, lo)
+    return np.where(np.abs(values - ts[pick]) <= tol, order[pick], -1)
+
+
 def _near(values, targets, tol: float = 1e-6) -> np.ndarray:
     """Mask of ``values`` within ``tol`` of some time in ``targets``."""
-    values = np.asarray(values, dtype=float)
-    targets = np.sort(np.asarray(targets, dtype=float))
-    if not len(values) or not len(targets):
-        return np.zeros(len(values), dtype=bool)
-    i = np.clip(np.searchsorted(targets, values), 1, len(targets) - 1) if len(targets) > 1 else np.zeros(len(values), int)
-    d = np.minimum(np.abs(values - targets[i]), np.abs(values - targets[np.maximum(i - 1, 0)]))
-    return d <= tol
+    return _match(values, targets, tol) >= 0
 
 
 def strip_edits(layer, edits: dict, original=None) -> list[str]:
@@ -92,10 +100,10 @@ def strip_edits(layer, edits: dict, original=None) -> list[str]:
                 continue
             own = list(original.ListTimeSamplesForPath(path)) if original is not None else []
             present = np.asarray(layer.ListTimeSamplesForPath(path), dtype=float)
-            for t in present[_near(present, times)]:
-                match = np.flatnonzero(_near(own, [t]))
-                if len(match):  # the user had a sample here that the run overwrote
-                    layer.SetTimeSample(path, float(t), original.QueryTimeSample(path, own[match[0]]))
+            ours = present[_near(present, times)]
+            for t, k in zip(ours, _match(ours, own)):  # one sorted lookup, not one scan per sample
+                if k >= 0:  # the user had a sample here that the run overwrote
+                    layer.SetTimeSample(path, float(t), original.QueryTimeSample(path, own[k]))
                 else:
                     layer.EraseTimeSample(path, float(t))
         prim = layer.GetPrimAtPath(prim_path)

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 TIME_TOLERANCE = 1e-3  # in timecodes
+# the highest sampling rate any command accepts (--fps): far above any real animation, low enough that a
+# frame grid over a long clip stays a reasonable size (1e9 ran the machine out of memory)
+MAX_FPS = 10000.0
 
 
 @dataclass

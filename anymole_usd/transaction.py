@@ -452,15 +452,9 @@ def _record_intent(path: str, folders: list[str]) -> None:
 
 def _drop_intent(path: str, shot: str) -> None:
     """Remove an intent record, and its record folders if nothing else is in them."""
-    from .locks import remove_sidecar_if_empty
-
     with contextlib.suppress(OSError):
         os.remove(path)
-    folder = os.path.dirname(path)  # .anymole/<shot>/<command>
-    for d in (folder, os.path.dirname(folder)):
-        with contextlib.suppress(OSError):
-            os.rmdir(d)
-    remove_sidecar_if_empty(os.path.dirname(os.path.dirname(os.path.dirname(folder))))
+    jr.prune(os.path.dirname(path))  # .anymole/<shot>/<command>
 
 
 def clean_after_killed_run(shot: str, homes: tuple[str, ...], command: str) -> list[str]:

@@ -113,9 +113,13 @@ def verbose() -> bool:
     return _verbose
 
 
-def check_fps(fps: float | None, option: str = "--fps", high: float = 10000.0) -> None:
-    """A sampling rate from the command line: None, or finite, > 0 and <= ``high`` (InputError otherwise)."""
+def check_fps(fps: float | None, option: str = "--fps", high: float | None = None) -> None:
+    """A sampling rate from the command line: None, or finite, > 0 and <= ``high`` (default
+    ``timeline.MAX_FPS``, every command's limit); InputError otherwise."""
     from anymole_usd.errors import InputError
+    from anymole_usd.timeline import MAX_FPS
+
+    high = MAX_FPS if high is None else high
 
     if fps is None:
         return

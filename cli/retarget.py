@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, handle_errors, progress
+from .common import check_fps, emit_json, handle_errors, progress
 
 
 @click.command("retarget")
@@ -38,8 +38,6 @@ def command(source, target, map_file, source_prim, target_prim, animation, outpu
       anymole-usd retarget walk.bvh --to character.usda [--map fixes.json]
       anymole-usd retarget --undo --to character.usda
     """
-    import math
-
     from anymole_usd.errors import InputError
 
     from .inbetween import check_write_options
@@ -57,8 +55,7 @@ def command(source, target, map_file, source_prim, target_prim, animation, outpu
         raise InputError("missing SOURCE (a USD, BVH or glTF file with the motion to retarget)")
     if not target:
         raise InputError("missing --to TARGET (the USD stage whose Skeleton plays the motion)")
-    if fps is not None and not (math.isfinite(fps) and 0 < fps <= 10000):  # 1e9 ran the machine out of memory
-        raise InputError(f"--fps must be positive and finite, at most 10000, got {fps:g}")
+    check_fps(fps)
     from anymole_usd.plugins.retarget.runner import RetargetOptions, run_retarget, show_map as mapping_only
 
     options = RetargetOptions(source=source, target=target, map_file=map_file, source_prim=source_prim,

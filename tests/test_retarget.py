@@ -232,7 +232,7 @@ def test_in_place_and_undo(walk_usd, tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["{walk}"], ["missing --to"]),
     (["{male}", "--to", "{male}"], ["no Skeleton here has a bound SkelAnimation"]),
-    (["{walk}", "--to", "{walk}", "--fps", "0"], ["--fps must be positive"]),
+    (["{walk}", "--to", "{walk}", "--fps", "0"], ["--fps must be a number greater than 0"]),
     (["{walk}", "--to", "{male}", "--in-place"], ["--in-place needs an animation"]),
     (["{walk}", "--to", "{walk}", "--source-prim", "/Nope"], ["no Skeleton at or under /Nope"]),
 ])

@@ -17,6 +17,7 @@ import numpy as np
 from anymole_usd.errors import InputError
 from anymole_usd.motion import Motion
 from anymole_usd.skeleton import Skeleton
+from anymole_usd.timeline import MAX_FPS
 
 from . import features as feat
 from . import music as beats
@@ -85,7 +86,6 @@ def compose(request: ComposeRequest, progress: Callable[[str, float], None] | No
         return _compose(request, progress)
 
 
-MAX_FPS = 10000.0  # as every command's --fps
 MAX_FRAMES = 2_000_000  # output (and graph) frames one compose may make: hours at any real rate
 
 

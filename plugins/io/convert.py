@@ -14,6 +14,7 @@ from dataclasses import replace
 from anymole_usd import registry
 from anymole_usd.authoring import USD_EXTENSIONS, write_skel_stage
 from anymole_usd.errors import InputError
+from anymole_usd.timeline import MAX_FPS
 
 from .axes import convert_scene, up_axis_rotation, transform_scene
 from .base import Exporter, Importer, ImportOptions, Scene
@@ -64,7 +65,7 @@ def read_file(src: str | os.PathLike, options: ImportOptions | None = None) -> t
 
 # Accepted ranges (low, high): wide enough for any real file, narrow enough that arithmetic on them
 # (frame grids, lengths) stays finite and the result is openable.
-FPS_RANGE = (0.0, 10000.0)
+FPS_RANGE = (0.0, MAX_FPS)
 MAX_START = 1e9  # |--start|: time codes stay exact (to 1e-6 of a frame) far beyond any real timeline
 SCALE_RANGE = (0.0, 1e6)
 METERS_PER_UNIT_RANGE = (0.0, 1e6)
