@@ -82,10 +82,21 @@ def plan(shot: str, options: InbetweenOptions, stage=None) -> tuple[object, list
         if not find_bindings(stage, shot):
             raise InputError("stage has no UsdSkel Skeleton", file=shot)
         raise InputError("no Skeleton in the stage has a bound SkelAnimation", file=shot)
+    jobs = [AnimationJob(b, b.animation_path, timeline, read_motion(stage, b, times=times, file=shot),
+                         in_place_generated=generated)
+            for b, times, generated, timeline in timelines(stage, shot, bindings, options)]
+    return stage, jobs
+
+
+def timelines(stage, shot: str, bindings: list[SkelBinding], options: InbetweenOptions
+              ) -> list[tuple[SkelBinding, np.ndarray, np.ndarray | None, Timeline]]:
+    """Per bound animation (each once): (binding, authored times, times an earlier in-place run
+    generated or None, timeline). The samples themselves are not read (batch discovery asks this of
+    every file in a folder)."""
     step = stage.GetTimeCodesPerSecond() / options.fps if options.fps else 1.0
-    jobs, seen = [], set()
+    out, seen = [], set()
     for b in bindings:
-        if b.animation_path in seen:  # one animation bound to several skeletons is filled once
+        if not b.animation_path or b.animation_path in seen:  # one animation on several skeletons: once
             continue
         seen.add(b.animation_path)
         prim = stage.GetPrimAtPath(b.animation_path)
@@ -102,9 +113,8 @@ def plan(shot: str, options: InbetweenOptions, stage=None) -> tuple[object, list
             timeline = build_timeline(times, options.context, options.keys, step=step)
         except TimelineError as exc:
             raise InputError(str(exc), file=shot, prim=b.animation_path) from None
-        authored = read_motion(stage, b, times=times, file=shot)
-        jobs.append(AnimationJob(b, b.animation_path, timeline, authored, in_place_generated=generated))
-    return stage, jobs
+        out.append((b, times, generated, timeline))
+    return out
 
 
 def _select_prim(stage, shot, bindings, prim_path):

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .common import check_output_writable, emit_json, handle_errors, progress
+from .common import check_fps, check_output_writable, emit_json, handle_errors, progress
 
 _RAY_KEYWORDS = ("local", "auto")
 
@@ -60,10 +60,7 @@ def command(inputs, workers, ray_address, resume, retries, prior, params, refere
       anymole-usd batch shots/ --ray local
       anymole-usd batch /shared/show/shots --ray ray://head:10001
     """
-    import math
-
     from anymole_usd.batch.runner import run_batch
-    from anymole_usd.errors import InputError
     from anymole_usd.pipeline import InbetweenOptions
 
     from .inbetween import _parse_params
@@ -72,17 +69,8 @@ def command(inputs, workers, ray_address, resume, retries, prior, params, refere
     if ray_address and ray_address not in _RAY_KEYWORDS and os.path.exists(ray_address):
         inputs.insert(0, ray_address)  # `--ray shots/`: the bare flag followed by an input
         ray_address = "auto"
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"--fps must be a positive number, got {fps:g}")
-    if report_path:  # before any shot runs (a bad path failed only after the whole batch, exit 1)
-        if os.path.isdir(report_path):
-            raise InputError("--report is a folder; give a file name", file=report_path)
-        probe = os.path.dirname(os.path.abspath(report_path))
-        while not os.path.exists(probe):
-            probe = os.path.dirname(probe)
-        if not os.path.isdir(probe):
-            raise InputError(f"cannot create the report's folder: {probe} is a file", file=report_path)
-        check_output_writable(report_path)
+    check_fps(fps)
+    check_output_writable(report_path)  # before any shot runs (a bad path failed after the batch, exit 1)
     options = InbetweenOptions(prior=prior, fps=fps, in_place=in_place, seed=seed, params=_parse_params(params),
                                references=[os.path.abspath(r) for r in references], video_model=video_model,
                                library=os.path.abspath(library) if library else None,

@@ -84,3 +84,11 @@ def test_batch_report_path_is_checked_before_any_shot_runs(work):
     refused("batch", work / "d", "--prior", "interp", "--report", work / "text.txt" / "r.json",
             match="is a file")
     assert state(work) == before
+
+
+def test_an_output_under_a_file_is_refused_before_any_work(work):
+    # every command's file output: a file where a folder must be made failed only after the work
+    (work / "text.txt").write_text("x")
+    before = state(work)
+    refused("import", work / "run.bvh", "-o", work / "text.txt" / "x.usda", match="is a file")
+    assert state(work) == before

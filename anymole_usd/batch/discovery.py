@@ -132,12 +132,12 @@ def _is_result(path: str) -> bool:
 def _probe(path: str, fps: float | None) -> str | None:
     """Why the file is not a shot, or None when it is one.
 
-    The same bindings and timeline detection as `inbetween` (without reading
+    The same bindings and timeline detection as `inbetween` (pipeline.timelines, without reading
     the samples themselves); the runner has the last word on each shot.
     """
     from ..errors import InputError
-    from ..reading import authored_times, find_bindings, open_stage
-    from ..timeline import TimelineError, build_timeline
+    from ..pipeline import InbetweenOptions, timelines
+    from ..reading import find_bindings, open_stage
 
     if _filled_before(path):
         return None  # its gaps are filled by a result composed over it now: still a shot
@@ -148,20 +148,13 @@ def _probe(path: str, fps: float | None) -> str | None:
         return None  # bad input: the worker reports it with the runner's own message
     if not bindings:
         return "no UsdSkel Skeleton"
-    animations = {b.animation_path for b in bindings if b.animation_path}
-    if not animations:
+    if not any(b.animation_path for b in bindings):
         return "no Skeleton has a bound SkelAnimation"
-    step = stage.GetTimeCodesPerSecond() / fps if fps else 1.0
-    for anim in animations:
-        times = authored_times(stage.GetPrimAtPath(anim))
-        if len(times) == 0:
-            return None  # the runner says which animation has no samples
-        try:
-            if build_timeline(times, None, None, step=step).gaps:
-                return None
-        except TimelineError:
-            return None
-    return "no gaps to fill"
+    try:
+        found = timelines(stage, path, bindings, InbetweenOptions(fps=fps))
+    except InputError:
+        return None  # no samples, a bad timeline: the runner says which animation and why
+    return None if any(timeline.gaps for *_, timeline in found) else "no gaps to fill"
 
 
 def _filled_before(path: str) -> bool:
