@@ -168,11 +168,13 @@ def _retrieve(job: AnimationJob, options: InbetweenOptions, known: Motion, up_ax
     animation of the shot); opened here when not given."""
     if not options.library:
         return None
+    from .blas import one_blas_thread
     from .library.retrieval import retrieve
     from .library.store import Library
 
-    got = retrieve(library or Library.open(options.library), job.binding.skeleton, known, job.timeline, up_axis,
-                   other_skeletons=options.library_skeletons == "all")
+    with one_blas_thread():
+        got = retrieve(library or Library.open(options.library), job.binding.skeleton, known, job.timeline,
+                       up_axis, other_skeletons=options.library_skeletons == "all")
     if got.note:
         job.notes.append(f"{job.anim_path}: {got.note}")
     return got

@@ -25,11 +25,12 @@ from typing import Callable
 
 import numpy as np
 
+from anymole_usd.blas import one_blas_thread
 from anymole_usd.errors import InputError
 
 from . import features as feat
 from . import motion_cache
-from .index import FeatureIndex, fit_projection, neighbours, one_blas_thread
+from .index import FeatureIndex, fit_projection, neighbours
 from .sources import SourceClip, content_hash, find_inputs, read_clips
 from .store import FORMAT, FORMAT_VERSION, MANIFEST, Library, skeleton_key
 from .tags import apply_rows, read_tags_csv

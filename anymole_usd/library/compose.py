@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from anymole_usd.blas import one_blas_thread
 from anymole_usd.errors import InputError
 from anymole_usd.motion import Motion
 from anymole_usd.skeleton import Skeleton
@@ -23,7 +24,6 @@ from . import features as feat
 from . import music as beats
 from .assembly import Piece, assemble, meet_keys
 from .footing import lock_stances
-from .index import one_blas_thread
 from .store import Library, SkeletonInfo
 from .synthesis import Costs, build_graph, search, segments
 from .tags import TagSpan, node_mask, parse_spans

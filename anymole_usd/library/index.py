@@ -16,7 +16,6 @@ nodes), so nothing executable (no pickle) is ever read from a library.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -124,17 +123,6 @@ def clip_durations(clip: np.ndarray, time: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.concatenate([[True], clip[1:] != clip[:-1]]))
     ends = np.concatenate([starts[1:], [len(clip)]])
     return np.repeat(time[ends - 1], ends - starts).astype(np.float64)
-
-
-def one_blas_thread():
-    """A context running BLAS on one thread: the matrices here are small (hundreds of columns) and a
-    multi-threaded OpenBLAS on a busy machine made a 600 x 600 eigenproblem 30x slower (threadpoolctl;
-    a plain context when it is not installed)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def fit_projection(features: np.ndarray, dims: int = DIMS, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:

@@ -150,6 +150,12 @@ class GraphPrior(Prior):
         self._nodes = np.zeros(0, dtype=np.int64)
 
     def fill(self, request: InbetweenRequest) -> Motion:
+        from anymole_usd.blas import one_blas_thread
+
+        with one_blas_thread():  # small matrices: threads only spin (eigh 186 x 186: 0.38 s -> 4 ms)
+            return self._fill_on_steps(request)
+
+    def _fill_on_steps(self, request: InbetweenRequest) -> Motion:
         period = sample_period(request.known, request.timeline)
         if period == 1.0:
             return self._fill(request)
