@@ -150,7 +150,7 @@ def check_output_writable(path: str | None, folder: bool = False) -> None:
         while not os.path.exists(above):
             above = os.path.dirname(above)
         if not os.path.isdir(above):  # a file where a folder must be made: failed only after the work
-            raise InputError(f"cannot create the folder it goes in: {above} is a file", file=path)
+            raise InputError(f"cannot create the output's folder: {above} is a file", file=path)
         probe = nearest_folder(path)  # created or replaced by a rename there
     if not writable(probe):
         raise InputError("cannot write: Permission denied (the folder is read-only; nothing was written)",
