@@ -167,6 +167,7 @@ def ik_chain(body: Body, positions: np.ndarray, joint: int) -> tuple[int, int, i
 
 REACH = 0.995  # of a limb's length: the farthest a held joint is put from the limb's first joint
 LOWER_SECONDS = 0.1  # the body's lowering changes over at least this long either side
+MAX_DROP = 0.25  # of a limb's length: a contact farther out is left short rather than the body folded
 
 
 def limb_root(body: Body, joint: int) -> int:
@@ -209,7 +210,8 @@ def lower_targets(holds: Holds, body: Body, adapted: Adapted, positions: np.ndar
         across = np.linalg.norm(w - vertical[:, None] * up, axis=-1)
         room = np.sqrt(np.maximum((REACH * length) ** 2 - across ** 2, 0.0))
         # the drop d with |w + d up| = REACH * length, the pin below the limb's first joint (vertical < 0)
-        need = np.maximum(need, holds.ramp[:, c] * np.maximum(-vertical - room, 0.0))
+        drop = np.minimum(np.maximum(-vertical - room, 0.0), MAX_DROP * length)
+        need = np.maximum(need, holds.ramp[:, c] * drop)
     if not need.any():
         return need
     radius = max(int(round(LOWER_SECONDS * fps)), 1)
