@@ -55,8 +55,10 @@ CLIPS = {
 VARIANTS = {
     "default": ("defaults (estimator 800 steps, heatmap stride 4, no image term on the CPU)", []),
     "stride8": ("estimator heatmap stride 8, 1000 steps", ["estimator_stride=8", "estimator_steps=1000"]),
+    "nofusion": ("defaults without the distance fusion (the interpolated pose's distance only)",
+                 ["distance_fusion=0"]),
     "before": ("before: estimator 400 steps, roots only, network relief",
-               ["estimator_steps=400", "translations=roots", "relief=network"]),
+               ["estimator_steps=400", "translations=roots", "relief=network", "distance_fusion=0"]),
     "translations": ("400 steps + animated translations (relief=network)", ["estimator_steps=400",
                                                                            "relief=network"]),
     "relief": ("400 steps + animated translations + relief blend", ["estimator_steps=400"]),

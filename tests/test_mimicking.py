@@ -329,6 +329,26 @@ def test_gap_smoothing_holds_the_keyframes():
     np.testing.assert_array_equal(smooth_gaps(grid, noisy, 0.0), noisy)
 
 
+def test_distance_fusion_follows_the_estimator_where_the_video_leaves_the_interpolation():
+    from anymole_usd.plugins.mimicking.estimation import fused_distance
+
+    rng = np.random.default_rng(2)
+    grid = build_grid(np.r_[0.0, 30.0, 60.0], fps=30.0, rate=15.0)  # two 1 s gaps
+    t = grid.times[~grid.known]
+    interp = np.full(len(t), 5.0)
+    truth = interp + 0.1 * np.sin(np.pi * (t % 30) / 30)  # a step towards the camera and back in each gap
+    own = truth + rng.normal(0, 0.002, len(t))  # the estimator's distance follows it, with a little noise
+    seen2d = np.repeat(rng.normal(128, 20, (1, 6, 2)), len(t), 0)  # the interpolated pose's 2D joints
+    pred2d = seen2d + np.where(t > 30, 10.0, 0.0)[:, None, None]  # the video departs from it in gap 2 only
+    out = fused_distance(grid, interp, own, seen2d, pred2d, 256)
+    first, second = t < 30, t > 30
+    np.testing.assert_allclose(out[first], interp[first], atol=1e-9)  # what the interpolation explains stays
+    err, before = np.abs(out - truth)[second].mean(), np.abs(interp - truth)[second].mean()
+    assert err < 0.3 * before, (err, before)
+    # the correction is held at 0 at the keys: the rows next to a key stay near the interpolated distance
+    assert abs(out[second][0] - interp[second][0]) < abs(own[second][0] - interp[second][0])
+
+
 def test_mimicking_reports_inside_each_front(cesium_case):
     from anymole_usd.plugins.mimicking.optimizer import MimicSettings, mimic
 

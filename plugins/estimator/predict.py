@@ -118,12 +118,19 @@ def predict(estimator: TrainedEstimator, images: np.ndarray, *, view: str = "fro
         distance = np.asarray(distance, dtype=np.float64).reshape(-1)
         if distance.shape != (len(z),):
             raise ValueError(f"distance must have one value per image ({len(z)}), got {distance.shape}")
-        # Scale the observed joints' depths so that the mean over every joint is ``distance``.
-        j = z.shape[1]
-        fixed = z[:, ~seen].sum(-1)
-        scale = (j * distance - fixed) / np.maximum(z[:, seen].sum(-1), 1e-9)
-        z[:, seen] = z[:, seen] * scale[:, None]
+        z = at_distance(z, seen, distance)
     return Prediction(xy, z.astype(np.float32), d, view, seen.copy())
+
+
+def at_distance(z: np.ndarray, seen: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """Depths (N, J) with the ``seen`` joints' (J,) bool scaled so that the mean over every joint is
+    ``distance`` (N,): the pose keeps its shape, the character moves along the camera's rays."""
+    z = np.array(z, copy=True)
+    seen = np.asarray(seen, bool)
+    fixed = z[:, ~seen].sum(-1)
+    scale = (z.shape[1] * np.asarray(distance, np.float64) - fixed) / np.maximum(z[:, seen].sum(-1), 1e-9)
+    z[:, seen] = z[:, seen] * scale[:, None]
+    return z
 
 
 def anchored_joints(anchor: dict | None, times: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray]:

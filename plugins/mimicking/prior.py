@@ -62,6 +62,12 @@ PARAMS = Parameters(
           "its 2D coarser (worse on CesiumMan: docs/benchmarks.md, video round trip)", choices=(4, 8)),
     Param("estimator_distance", "interp", "camera distance of the predicted joints: interpolated pose or the "
           "estimator's own", choices=("interp", "estimator")),
+    Param("distance_fusion", 100.0, "interp distance: Whittaker strength of the estimator's distance correction "
+          "over each gap, keys held (0: the interpolated pose's distance only; docs/benchmarks.md, video round "
+          "trip)", min=0.0),
+    Param("distance_gate", 3.0, "interp distance: RMS 2D departure of the video from the interpolated pose over a "
+          "gap (pixels of a 256-pixel image) at which the gap takes 1 - 1/e of the estimator's correction", min=0.0,
+          min_exclusive=True),
     Param("relief", "blend", "joint depths about the character's mean: the network's, the nearest known poses', "
           "or blended by 2D pose distance", choices=("blend", "network", "nearest")),
     Param("relief_tau", 0.02, "blend: distance (mean squared, unit-spread 2D skeletons) at which the known poses' "
