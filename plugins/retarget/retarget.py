@@ -242,12 +242,15 @@ def retarget(motion: Motion, source_skel: Skeleton, target_skel: Skeleton, mappi
             progress(frac)
 
     reach(target_skel, adapted, mapping, tgt.hub, tgt.size)
-    q, t, stats = solve(target_skel.parents, adapted, tgt.size, settings, progress=report)
+    # the bar never runs backwards: the first solve fills 60% of it, a second one (if needed) the rest
+    q, t, stats = solve(target_skel.parents, adapted, tgt.size, settings, progress=lambda f: report(0.6 * f))
     solved = kinematics.global_positions(target_skel.parents, q, t, adapted.scales)
     if holds_mod.lower_targets(found, tgt, adapted, solved, step_fps).any():
         # held limbs could not reach their contacts: solved again with the body lowered
-        q, t, again = solve(target_skel.parents, adapted, tgt.size, settings, progress=report)
+        q, t, again = solve(target_skel.parents, adapted, tgt.size, settings,
+                            progress=lambda f: report(0.6 + 0.4 * f))
         stats = again.merged(stats)
+    report(1.0)
     t = _hub_on_path(tgt, adapted, q, t)
     q = holds_mod.pin(found, tgt, q, t, adapted.scales)
     if len(times) > 2:
