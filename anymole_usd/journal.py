@@ -244,6 +244,29 @@ def remove(journal: Journal) -> None:
     prune(journal.folder)
 
 
+def discard_unrecorded(shot: str, homes: tuple[str, ...] = (), command: str = "inbetween") -> list[str]:
+    """Clean the record folders of what killed runs left in them; call with the shot locked.
+
+    Temporary files of dead runs go (an original being written when the run was killed). Where no
+    journal exists, the originals a killed run kept before it wrote its journal go too: its writes
+    had not begun (originals are kept before the pending journal, renames come after it), so the
+    user's files are as they were and the copies are nobody's. Returns what was removed."""
+    shot = os.path.abspath(shot)
+    removed: list[str] = []
+    for home in (None,) + tuple(homes):
+        folder = journal_folder(shot, home, command)
+        originals = os.path.join(folder, "originals")
+        for d in (originals, folder):
+            if os.path.isdir(d):
+                removed += atomic_files.clean_stale_temps(d)
+        if os.path.isdir(originals) and not os.path.exists(os.path.join(folder, "journal.json")):
+            shutil.rmtree(originals, ignore_errors=True)
+            removed.append(originals)
+        if os.path.isdir(folder):
+            prune(folder)
+    return removed
+
+
 def prune(folder: str) -> None:
     """Remove a command's record folder (``.anymole/<shot>/<command>``), its shot folder and the
     ``.anymole`` folder, each only when empty: other commands' and shots' records may remain."""

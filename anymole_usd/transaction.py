@@ -107,6 +107,8 @@ class Transaction:
         atomic_files.clean_stale_temps(folder)
         homes = (self.home,) if self.home else ()
         self._inherited_dirs += clean_after_killed_run(self.shot, homes, self.command)
+        if lock_shot:  # what a killed run left in the record folder; only under the shot's lock
+            jr.discard_unrecorded(self.shot, homes, self.command)
         found = jr.load(self.shot, homes, self.command)
         if found is not None and found.state != "committed":
             self._lock_all(found)
@@ -227,6 +229,7 @@ class Transaction:
                         staged[path] = atomic_files.stage_bytes(path, self.base[path])
             checkpoint("staged")
             journal = self._pending_journal(staged, prev_records)
+            checkpoint("kept")  # originals kept, no journal yet: a kill here leaves copies nobody records
             jr.save(journal)
             checkpoint("pending")
             for i, (path, s) in enumerate(staged.items()):
@@ -548,7 +551,20 @@ def undo(shot: str, homes: tuple[str, ...] = (), keep_created: bool = False, com
     if found is None:
         atomic_files.clean_stale_temps(os.path.dirname(shot))
         clean_after_killed_run(shot, homes, command)
-        return report
+        if any(os.path.isdir(jr.journal_folder(shot, h, command)) for h in (None,) + tuple(homes)):
+            # a run killed before its journal left its record folder: clean it under the shot's lock
+            # (a live run holding it is refused, never cleaned under)
+            with LayerLocks() as held:
+                try:
+                    held.acquire(shot)
+                except InputError:  # a live run has it, or its folder takes no lock file: leave it
+                    return report
+                if jr.load(shot, homes, command) is None:
+                    jr.discard_unrecorded(shot, homes, command)
+                    return report
+            found = jr.load(shot, homes, command)
+        else:
+            return report
     locks = LayerLocks()
     made: list[str] = []
     try:

@@ -237,7 +237,7 @@ def test_undo_ignores_backups_it_did_not_make(tmp_path, data_dir):
 
 
 # -- item 9: crashes at every step leave nothing behind after the next run or undo -------------------------
-POINTS = ["begun", "planned", "staged", "pending", "installed1", "cleaned"]
+POINTS = ["begun", "planned", "staged", "pending", "installed1", "cleaned", "kept"]
 
 
 def test_kill_during_in_place_then_recover(cmu_shot, tmp_path):
@@ -260,6 +260,35 @@ def test_kill_during_in_place_then_recover(cmu_shot, tmp_path):
             assert not [p for p in folder.iterdir() if p.name.startswith(".anymole-tmp")]
         r = ok("inbetween", "--undo", shot)
         assert state(folder) == original, (point, r.output)
+
+
+def test_kill_while_keeping_originals_leaves_no_record(cmu_shot, tmp_path):
+    """Killed after keeping the originals, before the journal (or while writing one: a dead run's temp in
+    originals/): a re-run and its undo, or an undo alone, leave the folder exactly as it was."""
+    folder = tmp_path / "L"
+    shutil.copytree(cmu_shot.parent, folder)
+    shot = folder / "shot.usda"
+    original = state(folder)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    args = ("inbetween", shot, "--in-place", "--prior", "interp", "--context", "0:1999", "--keys", "2300,2751")
+    from anymole_usd.atomic_files import TEMP_PREFIX, _host
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid no process has now
+    for rerun in (True, False):
+        proc = child(*args, pause="kept", marker_dir=markers)
+        wait_for(markers / "kept.reached", proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        (markers / "kept.reached").unlink()
+        originals = folder / ".anymole" / "shot.usda" / "inbetween" / "originals"
+        assert any(originals.iterdir())
+        (originals / f"{TEMP_PREFIX}{dead.pid}@{_host()}.x").mkdir()  # as a kill mid-write leaves
+        if rerun:
+            ok(*args)
+        ok("inbetween", "--undo", shot)
+        assert state(folder) == original, rerun
 
 
 def test_random_kills_never_leave_a_half_written_shot(cmu_shot, tmp_path):
