@@ -240,21 +240,31 @@ def test_undo_ignores_backups_it_did_not_make(tmp_path, data_dir):
 POINTS = ["begun", "planned", "staged", "pending", "installed1", "cleaned", "kept"]
 
 
-def test_kill_during_in_place_then_recover(cmu_shot, tmp_path):
-    """Kill a real --in-place run (by pid) at each step; the next --undo, or a re-run then --undo, restores it."""
+def _in_place_case(cmu_shot, tmp_path):
+    """A copy of the CMU shot and the --in-place run the crash tests kill: (folder, shot, state, args)."""
     folder = tmp_path / "L"
     shutil.copytree(cmu_shot.parent, folder)
     shot = folder / "shot.usda"
-    original = state(folder)
+    args = ("inbetween", shot, "--in-place", "--prior", "interp", "--context", "0:1999", "--keys", "2300,2751")
+    return folder, shot, state(folder), args
+
+
+def _kill_at(point: str, args, markers: Path) -> None:
+    """Run ``args`` in a child and kill it (by pid, SIGKILL) at exactly the crash point ``point``."""
+    proc = child(*args, pause=point, marker_dir=markers)
+    wait_for(markers / f"{point}.reached", proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (markers / f"{point}.reached").unlink()
+
+
+def test_kill_during_in_place_then_recover(cmu_shot, tmp_path):
+    """Kill a real --in-place run (by pid) at each step; the next --undo, or a re-run then --undo, restores it."""
+    folder, shot, original, args = _in_place_case(cmu_shot, tmp_path)
     markers = tmp_path / "markers"
     markers.mkdir()
-    args = ("inbetween", shot, "--in-place", "--prior", "interp", "--context", "0:1999", "--keys", "2300,2751")
     for i, point in enumerate(POINTS):
-        proc = child(*args, pause=point, marker_dir=markers)
-        wait_for(markers / f"{point}.reached", proc)
-        os.kill(proc.pid, signal.SIGKILL)  # by pid, at exactly this step
-        proc.wait()
-        (markers / f"{point}.reached").unlink()
+        _kill_at(point, args, markers)
         if i % 2:  # the next run cleans up first
             ok(*args)
             assert not [p for p in folder.iterdir() if p.name.startswith(".anymole-tmp")]
@@ -265,23 +275,15 @@ def test_kill_during_in_place_then_recover(cmu_shot, tmp_path):
 def test_kill_while_keeping_originals_leaves_no_record(cmu_shot, tmp_path):
     """Killed after keeping the originals, before the journal (or while writing one: a dead run's temp in
     originals/): a re-run and its undo, or an undo alone, leave the folder exactly as it was."""
-    folder = tmp_path / "L"
-    shutil.copytree(cmu_shot.parent, folder)
-    shot = folder / "shot.usda"
-    original = state(folder)
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    args = ("inbetween", shot, "--in-place", "--prior", "interp", "--context", "0:1999", "--keys", "2300,2751")
     from anymole_usd.atomic_files import TEMP_PREFIX, _host
 
+    folder, shot, original, args = _in_place_case(cmu_shot, tmp_path)
+    markers = tmp_path / "markers"
+    markers.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid no process has now
     for rerun in (True, False):
-        proc = child(*args, pause="kept", marker_dir=markers)
-        wait_for(markers / "kept.reached", proc)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        (markers / "kept.reached").unlink()
+        _kill_at("kept", args, markers)
         originals = folder / ".anymole" / "shot.usda" / "inbetween" / "originals"
         assert any(originals.iterdir())
         (originals / f"{TEMP_PREFIX}{dead.pid}@{_host()}.x").mkdir()  # as a kill mid-write leaves
@@ -292,11 +294,7 @@ def test_kill_while_keeping_originals_leaves_no_record(cmu_shot, tmp_path):
 
 
 def test_random_kills_never_leave_a_half_written_shot(cmu_shot, tmp_path):
-    folder = tmp_path / "L"
-    shutil.copytree(cmu_shot.parent, folder)
-    shot = folder / "shot.usda"
-    original = state(folder)
-    args = ("inbetween", shot, "--in-place", "--prior", "interp", "--context", "0:1999", "--keys", "2300,2751")
+    folder, shot, original, args = _in_place_case(cmu_shot, tmp_path)
     for delay in (0.8, 1.6, 2.4):
         proc = child(*args)
         time.sleep(delay)
