@@ -67,10 +67,18 @@ def sublayer_entry(root_path: str, output: str) -> str:
     return rel if rel.startswith(".") else "./" + rel
 
 
-def nearest_folder(path: str) -> str:
-    """The existing folder a new file at ``path`` is made in: its nearest existing ancestor (missing
-    folders between them are created by the writer, so that one decides whether it can be written)."""
+def nearest_existing(path: str) -> str:
+    """The nearest ancestor of ``path`` that exists (a folder, or a file standing where one must be made)."""
     probe = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    return probe
+
+
+def nearest_folder(path: str) -> str:
+    """The existing folder a new file at ``path`` is made in: its nearest existing ancestor folder (missing
+    folders between them are created by the writer, so that one decides whether it can be written)."""
+    probe = nearest_existing(path)
     while not os.path.isdir(probe):
         probe = os.path.dirname(probe)
     return probe

@@ -135,7 +135,7 @@ def check_output_writable(path: str | None, folder: bool = False) -> None:
     ``folder``: the output is a folder (render, video job, library) that may already exist.
     """
     from anymole_usd.errors import InputError
-    from anymole_usd.layering import nearest_folder, writable
+    from anymole_usd.layering import nearest_existing, writable
 
     if not path:
         return
@@ -146,12 +146,9 @@ def check_output_writable(path: str | None, folder: bool = False) -> None:
         if os.path.exists(path) and not writable(path):
             raise InputError("cannot write: Permission denied (the file is read-only; nothing was written)",
                              file=path)
-        above = os.path.dirname(path)
-        while not os.path.exists(above):
-            above = os.path.dirname(above)
-        if not os.path.isdir(above):  # a file where a folder must be made: failed only after the work
-            raise InputError(f"cannot create the output's folder: {above} is a file", file=path)
-        probe = nearest_folder(path)  # created or replaced by a rename there
+        probe = nearest_existing(path)  # created or replaced by a rename there
+        if not os.path.isdir(probe):  # a file where a folder must be made: failed only after the work
+            raise InputError(f"cannot create the output's folder: {probe} is a file", file=path)
     if not writable(probe):
         raise InputError("cannot write: Permission denied (the folder is read-only; nothing was written)",
                          file=probe)
