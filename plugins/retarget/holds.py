@@ -161,7 +161,7 @@ def ik_chain(body: Body, positions: np.ndarray, joint: int) -> tuple[int, int, i
     a = int(parents[b]) if b >= 0 else -1
     if a < 0:
         return None
-    kids = np.bincount(parents[(parents >= 0) & ~body.excluded], minlength=len(parents))
+    kids = body.kept_children
     return (a, b, e) if kids[a] == 1 and kids[b] == 1 else None
 
 
@@ -170,10 +170,14 @@ LOWER_SECONDS = 0.1  # the body's lowering changes over at least this long eithe
 MAX_DROP = 0.25  # of a limb's length: a contact farther out is left short rather than the body folded
 
 
+def _windows(n: int, radius: int) -> np.ndarray:
+    """(n, 2 radius + 1) frame indices within ``radius`` of each frame, clamped to the clip."""
+    return np.clip(np.arange(n)[:, None] + np.arange(-radius, radius + 1)[None], 0, n - 1)
+
+
 def limb_root(body: Body, joint: int) -> int:
     """The first joint of the limb ending in ``joint``: up the chain while each parent has one child."""
-    parents = body.skeleton.parents
-    kids = np.bincount(parents[(parents >= 0) & ~body.excluded], minlength=len(parents))
+    parents, kids = body.skeleton.parents, body.kept_children
     j = int(joint)
     while parents[j] >= 0 and kids[parents[j]] == 1 and parents[j] != body.hub:
         j = int(parents[j])
@@ -214,8 +218,7 @@ def lower_targets(holds: Holds, body: Body, adapted: Adapted, positions: np.ndar
         need = np.maximum(need, holds.ramp[:, c] * drop)
     if not need.any():
         return need
-    radius = max(int(round(LOWER_SECONDS * fps)), 1)
-    idx = np.clip(np.arange(n_f)[:, None] + np.arange(-radius, radius + 1)[None], 0, n_f - 1)
+    idx = _windows(n_f, max(int(round(LOWER_SECONDS * fps)), 1))
     drop = need[idx].max(axis=1)[idx].mean(axis=1)  # a closing: at least ``need`` everywhere, and smooth
     # contact joints keep their heights on every frame, planted or not: a lowered swing foot scrapes
     # the floor (and reads as planted)
@@ -234,8 +237,7 @@ SETTLE_FRAMES = 3  # a limb's pin fraction changes over at least this many frame
 def _settled(allowed: np.ndarray, radius: int) -> np.ndarray:
     """A per-frame fraction no larger than ``allowed`` on any frame that changes smoothly: the lowest
     value within ``radius`` frames, then averaged over the same radius (an opening of the sequence)."""
-    n = len(allowed)
-    idx = np.clip(np.arange(n)[:, None] + np.arange(-radius, radius + 1)[None], 0, n - 1)
+    idx = _windows(len(allowed), radius)
     low = allowed[idx].min(axis=1)
     return low[idx].mean(axis=1)
 

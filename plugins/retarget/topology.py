@@ -74,6 +74,12 @@ class Body:
         return np.stack([rel @ self.forward, rel @ self.up, rel @ self.left], axis=-1)
 
     @property
+    def kept_children(self) -> np.ndarray:
+        """(J,) how many children each joint has, helper joints left out."""
+        parents = self.skeleton.parents
+        return np.bincount(parents[(parents >= 0) & ~self.excluded], minlength=len(parents))
+
+    @property
     def basis(self) -> np.ndarray:
         """(3, 3) columns forward, up, left: body frame -> skel space."""
         return np.stack([self.forward, self.up, self.left], axis=1)
