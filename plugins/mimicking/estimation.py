@@ -45,14 +45,9 @@ import numpy as np
 def interpolated_pose(known, skel, times: np.ndarray, camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pose interpolated between the nearest known samples at ``times`` through ``camera`` (3, 4):
     pixels (N, J, 2) and camera depths (N, J)."""
-    from anymole_usd import kinematics
-
     from .upsample import resample
 
-    guess = resample(known, times)
-    pos = kinematics.global_positions(skel.parents, guess.rotations, guess.translations, guess.scales)
-    ph = pos @ camera[:, :3].T + camera[:, 3]
-    return ph[..., :2] / ph[..., 2:3], ph[..., 2]
+    return project_known(resample(known, times), skel, camera)
 
 
 def fused_distance(grid, interp: np.ndarray, own: np.ndarray, interp2d: np.ndarray, pred2d: np.ndarray,
@@ -78,7 +73,8 @@ def fused_distance(grid, interp: np.ndarray, own: np.ndarray, interp2d: np.ndarr
 
 
 def project_known(known, skel, camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The known poses through ``camera`` (3, 4): pixels (K, J, 2) and camera depths (K, J)."""
+    """Poses (the known samples, or any Motion on ``skel``) through ``camera`` (3, 4): pixels (K, J, 2) and
+    camera depths (K, J)."""
     from anymole_usd import kinematics
 
     pos = kinematics.global_positions(skel.parents, known.rotations, known.translations, known.scales)
