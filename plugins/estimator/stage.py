@@ -67,8 +67,10 @@ class EstimatorStage:
         self.device = params.pop("device", "cpu")
         if params.get("augmentation") is None:
             params.pop("augmentation", None)
-        if "views" in params and isinstance(params["views"], str):
-            params["views"] = [v.strip() for v in params["views"].split(",") if v.strip()]
+        if "views" in params:  # "front,left" or a list; unknown and repeated names stop here
+            from anymole_usd.plugins.render.render_job import parse_views
+
+            params["views"] = parse_views(params["views"])
         # Parameters may come from JSON (--param): lists and dicts become the settings' types.
         self.settings = EstimatorSettings.from_dict({**EstimatorSettings().to_dict(), **params})
         self.params = dict(params)
