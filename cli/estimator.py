@@ -23,6 +23,9 @@ def _shot_options(func):
         click.option("--input-size", type=click.IntRange(min=16), default=None,
                      help="Longer image side the network sees (default: the backbone's)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+        click.option("--mirror/--no-mirror", default=False, show_default=True,
+                     help="Also train on the known poses mirrored left to right (the video prior's "
+                          "estimator_mirror)."),
         click.option("--cache-dir", type=click.Path(file_okay=False),
                      help="Weight cache (default $ANYMOLE_USD_CACHE/estimator or ~/.cache/anymole-usd/estimator)."),
         click.option("--no-cache", is_flag=True, help="Retrain and do not store the weights."),
@@ -34,8 +37,8 @@ def _shot_options(func):
     return func
 
 
-def _train(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size, seed, cache_dir,
-           no_cache, device, as_json):
+def _train(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size, seed, mirror,
+           cache_dir, no_cache, device, as_json):
     from anymole_usd.errors import InputError
     from anymole_usd.plugins.estimator.dataset import TRAIN_VIEWS
     from anymole_usd.plugins.estimator.renders import render_shot
@@ -53,20 +56,26 @@ def _train(shot, prim, context, keys, size_text, backbone, backbone_model, steps
     if steps is not None:
         settings.steps = steps
     shot_renders = render_shot(shot, prim=prim, context=ctx, keys=ks, views=TRAIN_VIEWS, size=size, device=None)
+    mirrored = None
+    if mirror:
+        from anymole_usd.plugins.estimator.mirror import render_mirrored
+
+        mirrored = render_mirrored(shot_renders.character, shot_renders.motion, shot_renders.cameras)
     with progress(enabled=not as_json) as bar:
         task = bar.add_task("estimator", total=1.0)
         est = train_estimator(shot_renders.renders, settings, cache_dir=cache_dir, use_cache=not no_cache,
-                              device=device,
+                              device=device, extra=mirrored,
                               progress=lambda msg, frac: bar.update(task, completed=frac, description=msg))
         bar.update(task, completed=1.0)
-    return shot_renders, est
+    return shot_renders, est, mirrored
 
 
-def _report(shot_renders, est) -> dict:
+def _report(shot_renders, est, mirrored) -> dict:
     scored = [h for h in est.history if "val_loss" in h and h.get("step", 0) > 0]
     last = min(scored, key=lambda h: h["val_loss"]) if scored else {}  # the weights that were kept
     return {"animation": shot_renders.animation, "joints": est.num_joints,
             "training_images": int(sum(1 for v in shot_renders.renders.views if v in est.settings.views)),
+            "mirrored_images": int(mirrored.num_samples) if mirrored is not None else 0,
             "image_size": list(est.image_size), "backbone": est.settings.backbone, "key": est.key,
             "cached": est.cached, "weights": est.path, "train_seconds": round(est.train_seconds, 2),
             "validation": {k: last[k] for k in ("val_px", "val_depth") if k in last}}
@@ -80,12 +89,12 @@ def command() -> None:
 @command.command("train")
 @_shot_options
 @handle_errors
-def train(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size, seed, cache_dir,
+def train(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size, seed, mirror, cache_dir,
           no_cache, device, as_json):
     """Render SHOT's context and keyframes and train the estimator on them (cached)."""
-    shot_renders, est = _train(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size,
-                               seed, cache_dir, no_cache, device, as_json)
-    report = _report(shot_renders, est)
+    shot_renders, est, mirrored = _train(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size,
+                               seed, mirror, cache_dir, no_cache, device, as_json)
+    report = _report(shot_renders, est, mirrored)
     if as_json:
         emit_json(report)
         return
@@ -104,8 +113,8 @@ def train(shot, prim, context, keys, size_text, backbone, backbone_model, steps,
 @click.option("--view", default="front", show_default=True, help="Camera the frames were taken from.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write predictions to .npz or .json.")
 @handle_errors
-def predict_cmd(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size, seed, cache_dir,
-                no_cache, device, as_json, frames_dir, view, output):
+def predict_cmd(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size, seed, mirror,
+                cache_dir, no_cache, device, as_json, frames_dir, view, output):
     """Predict joints (pixels and camera depth) on a folder of frames, training first if needed."""
     from anymole_usd.errors import InputError
     from anymole_usd.plugins.estimator.frames import read_frame_folder
@@ -117,8 +126,8 @@ def predict_cmd(shot, prim, context, keys, size_text, backbone, backbone_model, 
     except ValueError as exc:
         raise InputError(f"--size: {exc}") from None
     times, images = read_frame_folder(frames_dir, size)  # bad frames fail before any training
-    shot_renders, est = _train(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size,
-                               seed, cache_dir, no_cache, device, as_json)
+    shot_renders, est, mirrored = _train(shot, prim, context, keys, size_text, backbone, backbone_model, steps, input_size,
+                               seed, mirror, cache_dir, no_cache, device, as_json)
     if view not in est.view_refs:
         raise InputError(f"--view {view!r}: the estimator knows the cameras {', '.join(est.view_refs)}")
     pred = predict(est, images, view=view, device=device, times=times)  # frames of one sequence
@@ -127,7 +136,7 @@ def predict_cmd(shot, prim, context, keys, size_text, backbone, backbone_model, 
               "observed": est.observed_joints, "view": view, "image_size": list(est.image_size)}
     if output:
         _write(output, result)
-    report = {**_report(shot_renders, est), "frames": int(len(times)), "output": output}
+    report = {**_report(shot_renders, est, mirrored), "frames": int(len(times)), "output": output}
     if as_json:
         emit_json(report if output else {**report, "prediction": result})
         return

@@ -138,12 +138,16 @@ def estimator_key(data: RenderSet, settings: EstimatorSettings, backbone_id: str
 
 def train_estimator(renders: RenderSet, settings: EstimatorSettings | None = None, *,
                     cache_dir: str | os.PathLike | None = None, use_cache: bool = True, device: str = "cpu",
-                    select: bool = True, progress: Progress | None = None) -> TrainedEstimator:
+                    select: bool = True, extra: RenderSet | None = None,
+                    progress: Progress | None = None) -> TrainedEstimator:
     """Train (or load from the cache) the scene-specific estimator on ``renders``.
 
     With ``select`` the estimator's data selection applies first (views
     ``settings.views``, keyframes weighted ``settings.key_weight``); without it
-    ``renders`` is used as given, weights included.
+    ``renders`` is used as given, weights included. ``extra``: more training
+    renders of poses the shot does not show (``mirror.render_mirrored``):
+    trained on with weight 1, never validated on, not used for the depth unit,
+    the rigid lengths or the anchors of joints no image shows.
     """
     settings = settings or EstimatorSettings()
     if settings.depth_mode not in ("relative", "absolute"):
@@ -154,8 +158,12 @@ def train_estimator(renders: RenderSet, settings: EstimatorSettings | None = Non
         raise ValueError(f"framing must be in [0, 1] (got {settings.framing}), max_zoom >= 1 (got "
                          f"{settings.max_zoom}), whole_fraction in [0, 1) (got {settings.whole_fraction})")
     data = estimator_selection(renders, settings.views, settings.key_weight) if select else renders
+    if extra is not None and extra.num_samples:
+        extra = estimator_selection(extra, settings.views, 1.0) if select else extra
+    else:
+        extra = None
     backbone = build_backbone(settings.backbone, settings.backbone_model)
-    key = estimator_key(data, settings, backbone.model_id)
+    key = estimator_key(data if extra is None else RenderSet.concatenate([data, extra]), settings, backbone.model_id)
     folder = cache_root(cache_dir) / key
     if use_cache and (folder / "meta.json").is_file():
         try:
@@ -169,7 +177,7 @@ def train_estimator(renders: RenderSet, settings: EstimatorSettings | None = Non
     previous = torch.get_num_threads()
     torch.set_num_threads(training_threads(settings.threads, device))
     try:
-        est = _train(data, settings, backbone, key, device, progress)
+        est = _train(data, settings, backbone, key, device, progress, extra)
     finally:
         torch.set_num_threads(previous)
     if use_cache:
@@ -221,7 +229,7 @@ def view_references(data: RenderSet) -> dict[str, dict]:
 
 
 def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, device: str,
-           progress: Progress | None) -> TrainedEstimator:
+           progress: Progress | None, extra: RenderSet | None = None) -> TrainedEstimator:
     start = time.perf_counter()
     torch.manual_seed(settings.seed)
     gen = torch.Generator().manual_seed(settings.seed)
@@ -235,6 +243,9 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
                        depth_outputs=depth_outputs(settings)).to(device)
     net = net.to(memory_format=torch.channels_last)  # ~20% faster convolutions on CPU (oneDNN)
     refs = view_references(data)
+    real = data
+    if extra is not None:  # after the real samples: the split and the anchors index those only
+        data = RenderSet.concatenate([data, extra])
     ref = torch.tensor([refs[v]["depth_ref"] for v in data.views], dtype=torch.float32, device=device)
     focal = torch.from_numpy(data.focal).to(device)
     half = image_size[0] / 2.0
@@ -246,7 +257,7 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
         from .depth import back_project, centred_depth, rigid_pairs
 
         rel_depth = torch.from_numpy(centred_depth(data.depth, data.focal, image_size[0], observed)[0]).to(device)
-        pairs, lengths = rigid_pairs(back_project(data.joints2d, data.depth, data.focal, image_size))
+        pairs, lengths = rigid_pairs(back_project(real.joints2d, real.depth, real.focal, image_size))
         keep = observed[pairs[:, 0]] & observed[pairs[:, 1]]
         pairs, lengths = pairs[keep], lengths[keep]
 
@@ -272,7 +283,8 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
     joints = torch.from_numpy(data.joints2d).to(device)
     depth = torch.from_numpy(data.depth).to(device)
     framer = Framer(settings, image_size, input_size, observed)
-    train_idx, val_idx = _split(data, settings.val_fraction, rng)
+    train_idx, val_idx = _split(real, settings.val_fraction, rng)
+    train_idx = np.concatenate([train_idx, np.arange(real.num_samples, data.num_samples)])
     weights = torch.from_numpy(data.weights[train_idx].astype(np.float64))
 
     params = [p for p in net.parameters() if p.requires_grad]
@@ -322,7 +334,7 @@ def _train(data: RenderSet, settings: EstimatorSettings, backbone, key: str, dev
     net.eval()
     return TrainedEstimator(net, settings, list(data.joint_names), image_size, input_size, refs, key,
                             np.asarray(pairs, np.int64), np.asarray(lengths, np.float64), observed.copy(),
-                            unobserved_anchors(data), history, train_seconds=time.perf_counter() - start)
+                            unobserved_anchors(real), history, train_seconds=time.perf_counter() - start)
 
 
 def unobserved_anchors(data: RenderSet) -> dict[str, dict]:

@@ -169,10 +169,11 @@ def smooth_gaps(grid, values: np.ndarray, strength: float) -> np.ndarray:
 
 
 def estimator_targets(targets, renders, images: np.ndarray, grid, known, skel, camera: np.ndarray, focal: float,
-                      view: str, prior, *, cache_dir=None, progress=None) -> dict:
+                      view: str, prior, *, cache_dir=None, progress=None, extra=None) -> dict:
     """Train (or reuse) the estimator on ``renders`` and fill ``targets.joints2d`` / ``targets.depth`` on
     the grid's interior rows from ``images`` (N, H, W, 3) seen through ``camera`` (3, 4; focal ``focal``
-    pixels) from the estimator's ``view``. ``prior``: the VideoPrior (its options).
+    pixels) from the estimator's ``view``. ``prior``: the VideoPrior (its options); ``extra``: more
+    renders to train on (``estimator.mirror.render_mirrored``).
     Returns what was done (for reports)."""
     from anymole_usd.plugins.estimator.predict import at_distance, predict
     from anymole_usd.plugins.estimator.training import EstimatorSettings, train_estimator
@@ -180,7 +181,7 @@ def estimator_targets(targets, renders, images: np.ndarray, grid, known, skel, c
     fill = grid.times[~grid.known]
     est = train_estimator(renders, EstimatorSettings(steps=int(prior.option("estimator_steps")),
                                                       heatmap_stride=int(prior.option("estimator_stride"))),
-                          cache_dir=cache_dir, progress=progress)
+                          cache_dir=cache_dir, progress=progress, extra=extra)
     if progress is not None:
         progress(f"estimator: predicting {len(fill)} frames", 1.0)
     # times: joints no image shows are interpolated in time from the known renders

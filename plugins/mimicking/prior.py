@@ -60,6 +60,9 @@ PARAMS = Parameters(
           "measured)", min=1),
     Param("estimator_stride", 4, "joint estimator heatmap cell in network pixels: 8 makes a training step cheaper, "
           "its 2D coarser (worse on CesiumMan: docs/benchmarks.md, video round trip)", choices=(4, 8)),
+    Param("estimator_mirror", False, "estimator also trains on the known poses mirrored left to right "
+          "(characters whose limbs pair up): CesiumMan's 1 s of walk 0.98 -> 0.63 x interp, the Bandai clips "
+          "equal or worse (docs/benchmarks.md, video round trip)", type=bool),
     Param("estimator_distance", "interp", "camera distance of the predicted joints: interpolated pose or the "
           "estimator's own", choices=("interp", "estimator")),
     Param("distance_fusion", 100.0, "interp distance: Whittaker strength of the estimator's distance correction "
@@ -240,9 +243,16 @@ class VideoPrior(Prior):
         if float(p("lambda_joint")) > 0 and len(fill_times):
             from .estimation import estimator_targets
 
+            mirrored = None
+            if p("estimator_mirror"):
+                from anymole_usd.plugins.estimator.mirror import render_mirrored
+
+                request.report("video prior: rendering mirrored poses", 0.45)
+                mirrored = render_mirrored(character, known, cameras)
             request.report("video prior: estimator", 0.45)
             estimator_targets(targets, renders, images, grid, known, skel, camera, float(cams.K[0, 1, 1]), view, self,
-                              cache_dir=request.cache_dir, progress=stage_progress(request.progress, 0.45, 0.75))
+                              cache_dir=request.cache_dir, progress=stage_progress(request.progress, 0.45, 0.75),
+                              extra=mirrored)
         soft = None
         if settings.lambda_img > 0:
             from anymole_usd.plugins.render.views import Renderer

@@ -37,6 +37,60 @@ def joint_sides(names: list[str], parents: np.ndarray) -> np.ndarray:
     return sides
 
 
+_SWAP = {"l": "r", "r": "l", "left": "right", "right": "left", "lft": "rgt", "rgt": "lft", "lt": "rt", "rt": "lt"}
+
+
+def _swapped_name(name: str) -> str:
+    """``name`` with its side words swapped, case kept ("LeftArm" -> "RightArm", "leg_L_2" -> "leg_R_2")."""
+    def swap(m: re.Match) -> str:
+        word = m.group(0)
+        other = _SWAP.get(word.lower())
+        if other is None:
+            return word
+        if word.isupper():
+            return other.upper()
+        return other.capitalize() if word[0].isupper() else other
+
+    return _TOKEN.sub(swap, name)
+
+
+def mirror_partners(names: list[str], parents: np.ndarray) -> np.ndarray | None:
+    """(J,) the joint each joint becomes in a left/right mirror image (itself on the centre line), or None
+    when the sides do not pair up.
+
+    Pairs are found down the hierarchy: under each centre joint its left and
+    right children pair up, then the children of each pair; several at once
+    are matched by name with the side words swapped ("LeftArm" / "RightArm"),
+    else in skeleton order (CesiumMan's "arm_joint_L__4_" / "arm_joint_R",
+    fingers named alike under both hands).
+    """
+    parents = np.asarray(parents)
+    sides = joint_sides(names, parents)
+    children = [np.flatnonzero(parents == j) for j in range(len(names))]
+    partner = np.arange(len(names))
+
+    def pair(left: np.ndarray, right: np.ndarray) -> bool:
+        if len(left) != len(right):
+            return False
+        by_name = {names[b]: b for b in right}
+        matched = [by_name.get(_swapped_name(names[a])) for a in left]
+        order = matched if None not in matched and len(set(matched)) == len(right) else list(right)
+        for a, b in zip(left, order):
+            partner[a], partner[b] = b, a
+            if not pair(children[a], children[b]):
+                return False
+        return True
+
+    for p in np.flatnonzero(sides == CENTRE):
+        kids = children[p]
+        if not pair(kids[sides[kids] == LEFT], kids[sides[kids] == RIGHT]):
+            return None
+    roots = np.flatnonzero((parents < 0) & (sides != CENTRE))
+    if not pair(roots[sides[roots] == LEFT], roots[sides[roots] == RIGHT]):
+        return None
+    return partner
+
+
 def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     i = np.floor(h * 6.0).astype(np.int64) % 6
     f = h * 6.0 - np.floor(h * 6.0)
