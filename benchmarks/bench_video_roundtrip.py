@@ -54,6 +54,9 @@ CLIPS = {
 # name: (label, --param list); the first runs with a fresh estimator cache (its time is the whole chain's)
 VARIANTS = {
     "default": ("defaults (estimator 800 steps, heatmap stride 4, no image term on the CPU)", []),
+    "mirror": ("defaults + mirrored training poses (estimator_mirror=true)", ["estimator_mirror=true"]),
+    "mirror_nofusion": ("mirrored training poses, without the distance fusion",
+                        ["estimator_mirror=true", "distance_fusion=0"]),
     "stride8": ("estimator heatmap stride 8, 1000 steps", ["estimator_stride=8", "estimator_steps=1000"]),
     "nofusion": ("defaults without the distance fusion (the interpolated pose's distance only)",
                  ["distance_fusion=0"]),
