@@ -6,6 +6,7 @@ trip). The result must compose like any other prior's, hit the keys exactly, and
 land far closer to the truth than holding the last pose does.
 """
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -82,3 +83,32 @@ def test_video_prior_bad_parameter_is_bad_input(tmp_path, data_dir, param, word)
     errors = [line for line in r.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and word in errors[0], r.output  # one line, naming the parameter
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing written
+
+
+def test_mirrored_poses_reach_the_estimator_only_when_asked(tmp_path, data_dir, monkeypatch):
+    """`--param estimator_mirror=true` trains the estimator on the known poses mirrored as well (one render
+    per known pose and training view); the default trains on the known renders alone."""
+    from anymole_usd.plugins.mimicking import estimation
+
+    shot = shot_root(tmp_path, data_dir)
+    r = CliRunner().invoke(cli, ["video", "prepare", str(shot), "-o", str(tmp_path / "job"), "--from", str(shot),
+                                 "--size", f"{SIZE[0]}x{SIZE[1]}"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    seen = []
+    real = estimation.estimator_targets
+
+    def spy(*args, extra=None, **kw):
+        seen.append(extra)
+        return real(*args, extra=extra, **kw)
+
+    monkeypatch.setattr(estimation, "estimator_targets", spy)
+    for value in ("false", "true"):
+        shutil.copy(shot, tmp_path / f"{value}.usda")
+        r = CliRunner().invoke(cli, [
+            "inbetween", str(tmp_path / f"{value}.usda"), "--video-dir", str(tmp_path / "job"), "--param",
+            "lambda_img=0", "--param", "estimator_steps=2", "--param", "iterations=2", "--param",
+            f"estimator_mirror={value}"], catch_exceptions=False, env={"ANYMOLE_USD_CACHE": str(tmp_path / "cache")})
+        assert r.exit_code == 0, r.output
+    assert seen[0] is None
+    known = len(CONTEXT) + len(KEYS)
+    assert seen[1].num_samples == 3 * known and sorted(set(seen[1].views)) == ["front", "left", "right"]
