@@ -50,9 +50,8 @@ def render_mirrored(character, known, cameras, *, views: Sequence[str] = TRAIN_V
     from anymole_usd.plugins.render import parts
     from anymole_usd.plugins.render.shot_cameras import select_views
     from anymole_usd.plugins.render.skinning import Pose, pose_character
-    from anymole_usd.plugins.render.views import Renderer, RenderResult
 
-    from .renders import from_render_result, observed_joints
+    from .renders import render_motion
 
     skel = character.skeleton
     partner = parts.mirror_partners(skel.short_names, skel.parents)
@@ -63,14 +62,12 @@ def render_mirrored(character, known, cameras, *, views: Sequence[str] = TRAIN_V
         return None
     right = partner[left]
     pose = pose_character(character, known, device=device)
-    floor = float((pose.vertices.reshape(-1, 3) @ character.up).min())
     up = character.up
     # skel transforms are not read by rendering: the original's stand in
     mirrored = Pose(reflect(pose.vertices.astype(np.float64), pose.joints, left, right, up).astype(np.float32),
                     reflect(pose.joints, pose.joints, left, right, up)[:, partner], pose.skel)
-    renderer = Renderer(mirrored_character(character, partner), device=device)
-    cams = select_views(cameras, views)
-    result = RenderResult.concatenate(list(renderer.iter_chunks(known, cams, pose=mirrored, ground_height=floor)))
-    renders = from_render_result(result, fps=known.fps, char_height=float(np.ptp(pose.vertices @ up, axis=1).mean()))
-    renders.observed = observed_joints(mirrored.joints, mirrored.vertices)
+    # a reflection across a vertical plane keeps every height: the floor under the mirrored poses (the
+    # default) is the known frames' floor
+    renders, _ = render_motion(mirrored_character(character, partner), known, select_views(cameras, views),
+                               device=device, pose=mirrored)
     return renders

@@ -88,7 +88,7 @@ def observed_joints(joints: np.ndarray, vertices: np.ndarray, tolerance: float =
 def render_motion(character, motion, cameras=None, *, views: Sequence[str] = VIEWS,
                   size: tuple[int, int] = (256, 256), key_times: Sequence[float] = (), device: str | None = None,
                   ground: bool = True, fill_times: Sequence[float] | None = None,
-                  ground_height: float | None = None) -> tuple[RenderSet, object]:
+                  ground_height: float | None = None, pose=None) -> tuple[RenderSet, object]:
     """Render every frame of ``motion`` from every view -> (RenderSet, cameras).
 
     Without ``cameras``, the shot's cameras are fitted around ``motion`` as the
@@ -97,12 +97,13 @@ def render_motion(character, motion, cameras=None, *, views: Sequence[str] = VIE
     generated. ``char_height`` is the mean vertical extent of the posed
     character in metres. ``ground_height``: the floor (default: under this
     motion's lowest point; pass the known frames' to render frames in between).
+    ``pose``: the character already posed over ``motion``'s frames (default: skinned from ``motion``).
     """
     from anymole_usd.plugins.render.shot_cameras import shot_cameras
     from anymole_usd.plugins.render.views import Renderer, RenderResult
 
     renderer = Renderer(character, device=device, ground=ground)
-    pose = renderer.pose(motion)
+    pose = renderer.pose(motion) if pose is None else pose
     if cameras is None:
         cameras = shot_cameras(character, motion, fill_times, size=size, views=views, pose=pose)
     result = RenderResult.concatenate(list(renderer.iter_chunks(motion, cameras, pose=pose,
